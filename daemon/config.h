@@ -1,0 +1,80 @@
+/*
+ * The whole of todod.conf in one struct.  parse.y fills it; config.c frees
+ * it and checks the files it names (`todod -n`).  Paths are absolute: the
+ * parser resolves relative ones against the configuration file's directory.
+ */
+#ifndef TODOD_CONFIG_H
+#define TODOD_CONFIG_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+#include "authz.h"
+
+#define CONFIG_DEFAULT_FILE	TODOD_SYSCONFDIR "/todod.conf"
+#define CONFIG_DEFAULT_USER	"_todod"
+#define CONFIG_DEFAULT_CHROOT	"/var/empty"
+#define CONFIG_DEFAULT_DB	"/var/db/todod/todo.db"
+#define CONFIG_DEFAULT_PROTOCOLS "tlsv1.2,tlsv1.3"
+
+#define CONFIG_MAX_WORKERS	64
+
+struct config_listen {
+	TAILQ_ENTRY(config_listen) entry;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 name[80];	/* "127.0.0.1:8443", "[::1]:8443" */
+	int			 fd;		/* parent: bound socket or -1 */
+	int			 lineno;
+};
+TAILQ_HEAD(config_listens, config_listen);
+
+struct config_tls {
+	char		*cert;		/* PEM chain, leaf first */
+	char		*key;		/* PEM private key (RSA, EC, Ed25519) */
+	char		*ca;		/* CA clients must chain to */
+	char		*crl;		/* optional */
+	char		*protocols;	/* as written, "tlsv1.2,tlsv1.3" */
+	uint32_t	 protocols_mask;	/* TLS_PROTOCOL_* */
+	char		*ciphers;	/* optional libtls cipher string */
+	int		 ticket_lifetime;	/* seconds; 0: no resumption */
+};
+
+struct config {
+	char			*path;		/* the configuration file */
+	struct config_listens	 listens;
+	int			 prefork;	/* workers; default: CPUs */
+	int			 keyholders;	/* default: as many as workers */
+	char			*user;
+	char			*chroot;
+	char			*database;
+	char			*pidfile;	/* NULL: none */
+	int			 timeout_request;	/* default 10 */
+	int			 timeout_idle;		/* default 60 */
+	int			 timeout_handshake;	/* default 10 */
+	int			 max_connections;	/* per worker, 1024 */
+	int			 expiry_warn_days;	/* default 30 */
+	struct config_tls	 tls;
+	struct authz_rules	 rules;
+};
+
+/*
+ * Parse a file.  On failure returns NULL, logs every error as
+ * "FILE:LINE: what" and copies the first one to err.
+ */
+struct config	*config_parse(const char *, char *, size_t);
+/* -D macro=value: kept for every later parse (reloads too). */
+int		 config_define(const char *);
+void		 config_free(struct config *);
+
+/*
+ * `todod -n`: check that every named file loads (certificate parses, key
+ * matches certificate, CA and CRL parse), that key files are not group or
+ * world readable, and (as root) that the user exists.  Logs each problem
+ * naming the file; returns the number of problems.
+ */
+int		 config_check_files(const struct config *);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * Minimal TAP output for the C unit tests: each check prints "ok N - what"
+ * or "not ok N - what"; regress/run counts those lines.
+ */
+#ifndef TODOD_TAP_H
+#define TODOD_TAP_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int	tap_n, tap_failed;
+
+#define TAP_OK(cond, ...) do {						\
+	int _c = (cond) ? 1 : 0;					\
+	tap_n++;							\
+	if (!_c)							\
+		tap_failed++;						\
+	printf("%sok %d - ", _c ? "" : "not ", tap_n);			\
+	printf(__VA_ARGS__);						\
+	if (!_c)							\
+		printf(" (%s:%d: %s)", __FILE__, __LINE__, #cond);	\
+	printf("\n");							\
+	fflush(stdout);							\
+} while (0)
+
+static inline int
+tap_done(void)
+{
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
+
+#endif
