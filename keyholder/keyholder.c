@@ -1,0 +1,394 @@
+/*
+ * todod-keyholder: holds the private keys and signs for the workers.
+ *
+ * The parent opens the key files and passes their descriptors; workers
+ * reach the keyholder over socketpairs the parent hands to both ends.
+ * Once keyholder_sandbox() has run, nothing here opens a file, a socket
+ * or a process.
+ */
+#include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "ipc.h"
+#include "kh_sign.h"
+#include "log.h"
+#include "proto.h"
+
+#define KH_MAX_WORKERS	128
+#define KH_WORKER_QMAX	(256 * 1024)	/* unread replies before a drop */
+#define KH_LOG_QMAX	(1024 * 1024)	/* log lines are dropped past it */
+#define KH_SECURE_HEAP	(64 * 1024)
+#define KH_KEYBUF_SIZE	(KH_KEYFILE_MAX + 1)
+
+struct kh_worker {
+	uint32_t		 id;
+	struct ipc		 ipc;
+};
+
+struct keyholder {
+	struct ipc		 parent;
+	struct kh_keytab	 keys;
+	struct kh_worker	*workers[KH_MAX_WORKERS];
+	size_t			 nworkers;
+};
+
+/* PEM bytes of a key file while it is parsed; wiped after each use. */
+static uint8_t		 keybuf[KH_KEYBUF_SIZE] __attribute__((aligned(4096)));
+static struct ipc	*keyholder_logchan;	/* the sink has no context */
+
+static void
+keyholder_usage(void)
+{
+	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance]\n");
+	exit(1);
+}
+
+static void
+keyholder_log_sink(int pri, const char *line)
+{
+	struct ipc_wbuf	*wb;
+
+	if (ipc_queued(keyholder_logchan) > KH_LOG_QMAX ||
+	    (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 16)) == NULL)
+		return;
+	ipc_add_u32(wb, (uint32_t)pri);
+	ipc_add_str(wb, line);
+	if (ipc_send(keyholder_logchan, wb, -1) == -1)
+		return;
+	/* A fatal line must reach the parent before we exit. */
+	if (pri <= LOG_CRIT)
+		ipc_flush_blocking(keyholder_logchan, 200);
+	else
+		ipc_flush(keyholder_logchan);
+}
+
+/*
+ * The one place for process hardening, called once OpenSSL is fully
+ * initialised.  Afterwards only poll, recvmsg, sendmsg, read, write,
+ * close, fcntl(F_SETFL), getrandom, clock_gettime, the memory calls,
+ * getpid and exit may be needed.
+ */
+static void
+keyholder_sandbox(void)
+{
+	int	 r;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("%s: prctl PR_SET_DUMPABLE", __func__);
+	if (mlock(keybuf, sizeof(keybuf)) == -1)
+		log_debug("%s: mlock: %s", __func__, strerror(errno));
+	/* Private key numbers then live in a locked, undumped heap. */
+	r = CRYPTO_secure_malloc_init(KH_SECURE_HEAP, 32);
+	log_debug("secure heap %s", r == 1 ? "active, locked" :
+	    r == 2 ? "active, not locked" : "not available");
+}
+
+static void
+keyholder_exit(struct keyholder *kh, int status)
+{
+	kh_keytab_clear(&kh->keys);
+	exit(status);
+}
+
+static void
+keyholder_key_load(struct keyholder *kh, struct ipc_msg *msg)
+{
+	struct ipc_wbuf	*wb;
+	const char	*path;
+	char		 err[512];
+	uint8_t		*spki = NULL;
+	size_t		 len = 0, spkilen = 0;
+	uint32_t	 keyid;
+	int		 r;
+
+	if (msg->fd == -1 || ipc_get_u32(msg, &keyid) == -1 ||
+	    ipc_get_str(msg, &path) == -1 || ipc_get_end(msg) == -1)
+		fatalx("%s: malformed KH_KEY from parent", __func__);
+	r = kh_key_read_fd(msg->fd, keybuf, &len);
+	if (r == -1)
+		snprintf(err, sizeof(err), "%s: %s", path, errno == EFBIG ?
+		    "key file larger than 64 KiB" : strerror(errno));
+	else
+		r = kh_key_add(&kh->keys, keyid, keybuf, len, path, err,
+		    sizeof(err));
+	explicit_bzero(keybuf, sizeof(keybuf));
+	if (r == 0 && kh_key_spki(kh_key_find(&kh->keys, keyid)->pkey,
+	    &spki, &spkilen) == -1) {
+		kh_key_drop(&kh->keys, keyid);
+		snprintf(err, sizeof(err), "%s: cannot encode public key",
+		    path);
+		r = -1;
+	}
+	if (r == -1)
+		log_warnx("key %u: %s", keyid, err);
+	else
+		log_debug("key %u: %s loaded", keyid, path);
+	wb = ipc_create(r == 0 ? IMSG_KH_KEY_OK : IMSG_KH_KEY_FAIL, 0,
+	    spkilen + sizeof(err));
+	if (wb == NULL || ipc_add_u32(wb, keyid) == -1 || (r == 0 ?
+	    ipc_add_data(wb, spki, spkilen) : ipc_add_str(wb, err)) == -1 ||
+	    ipc_send(&kh->parent, wb, -1) == -1)
+		fatal("%s: parent channel", __func__);
+	OPENSSL_free(spki);
+}
+
+static void
+keyholder_worker_drop(struct keyholder *kh, size_t i)
+{
+	ipc_clear(&kh->workers[i]->ipc);
+	free(kh->workers[i]);
+	kh->workers[i] = kh->workers[--kh->nworkers];
+}
+
+static void
+keyholder_worker_add(struct keyholder *kh, struct ipc_msg *msg)
+{
+	struct kh_worker	*w;
+	uint32_t		 id;
+	size_t			 i;
+
+	if (msg->fd == -1 || ipc_get_u32(msg, &id) == -1 ||
+	    ipc_get_end(msg) == -1)
+		fatalx("%s: malformed KH_WORKER from parent", __func__);
+	/* A restarted worker gets a new channel: the old one is stale. */
+	for (i = 0; i < kh->nworkers; i++)
+		if (kh->workers[i]->id == id) {
+			keyholder_worker_drop(kh, i);
+			break;
+		}
+	if (kh->nworkers == KH_MAX_WORKERS) {
+		log_warnx("worker %u: too many worker channels", id);
+		return;		/* the caller closes msg->fd */
+	}
+	if (fcntl(msg->fd, F_SETFL, O_NONBLOCK) == -1) {
+		log_warn("worker %u: fcntl", id);
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("%s", __func__);
+	w->id = id;
+	ipc_init(&w->ipc, msg->fd);
+	ipc_setmax(&w->ipc, KH_WORKER_QMAX);
+	msg->fd = -1;
+	kh->workers[kh->nworkers++] = w;
+	log_debug("worker %u: channel added", id);
+}
+
+static void
+keyholder_dispatch_parent(struct keyholder *kh, struct ipc_msg *msg)
+{
+	uint32_t	 v;
+	int		 type = msg->hdr.type;
+
+	if (type == IMSG_KH_KEY)
+		keyholder_key_load(kh, msg);
+	else if (type == IMSG_KH_WORKER)
+		keyholder_worker_add(kh, msg);
+	else if (msg->fd != -1)
+		fatalx("%s: descriptor with message %d", __func__, type);
+	else if (type == IMSG_KH_KEY_DROP) {
+		if (ipc_get_fixed(msg, &v, sizeof(v)) == -1)
+			fatalx("%s: malformed KH_KEY_DROP", __func__);
+		if (kh_key_drop(&kh->keys, v) == 0)
+			log_debug("key %u: dropped", v);
+	} else if (type == IMSG_CTL_VERBOSE) {
+		if (ipc_get_fixed(msg, &v, sizeof(v)) == -1)
+			fatalx("%s: malformed CTL_VERBOSE", __func__);
+		log_setverbose((int)v);
+	} else if (type == IMSG_CTL_SHUTDOWN && msg->len == 0) {
+		log_debug("shutting down");
+		ipc_flush_blocking(&kh->parent, 200);
+		keyholder_exit(kh, 0);
+	} else
+		fatalx("%s: unexpected message %d from parent", __func__,
+		    type);
+}
+
+static void
+keyholder_parent_input(struct keyholder *kh)
+{
+	struct ipc_msg	 msg;
+	ssize_t		 n;
+	int		 r;
+
+	if ((n = ipc_read(&kh->parent)) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		fatal("%s: parent channel", __func__);
+	}
+	if (n == 0)		/* the parent is gone: so are we */
+		keyholder_exit(kh, 0);
+	while ((r = ipc_get(&kh->parent, &msg)) == 1) {
+		keyholder_dispatch_parent(kh, &msg);
+		ipc_msg_free(&msg);
+	}
+	if (r == -1)
+		fatal("%s: parent channel", __func__);
+}
+
+/* A header announcing more than a request can hold ends the channel. */
+static int
+keyholder_worker_oversize(const struct ipc *ipc)
+{
+	struct ipc_hdr	 hdr;
+
+	if (ipc->rend - ipc->rstart < IPC_HDR_SIZE)
+		return 0;
+	memcpy(&hdr, ipc->rbuf + ipc->rstart, sizeof(hdr));
+	return hdr.len > sizeof(struct proto_sign_req) + PROTO_SIGN_MAX_INPUT;
+}
+
+/* Serve what a worker sent.  Returns the reason when it must go. */
+static const char *
+keyholder_worker_input(struct keyholder *kh, struct kh_worker *w)
+{
+	struct kh_reply	 rep;
+	struct ipc_msg	 msg;
+	size_t		 replen;
+	ssize_t		 n;
+	int		 r;
+
+	if ((n = ipc_read(&w->ipc)) == -1)
+		return errno == EAGAIN || errno == EINTR ? NULL : "read error";
+	if (n == 0)
+		return "closed";
+	for (;;) {
+		if (keyholder_worker_oversize(&w->ipc))
+			return "oversized message";
+		if ((r = ipc_get(&w->ipc, &msg)) == 0)
+			break;
+		if (r == -1)
+			return "bad framing";
+		if (msg.hdr.type != IMSG_KH_SIGN || msg.fd != -1) {
+			ipc_msg_free(&msg);
+			return "unexpected message";
+		}
+		if (kh_handle(&kh->keys, msg.data, msg.len, &rep,
+		    &replen) == -1)
+			return "malformed sign request";
+		if (rep.rep.status != KH_STATUS_OK)
+			log_warnx("worker %u: request %u: %s", w->id,
+			    rep.rep.reqid, rep.rep.status == KH_STATUS_NOKEY ?
+			    "unknown key" : "signature failed");
+		r = ipc_compose(&w->ipc, IMSG_KH_SIGNATURE, msg.hdr.peerid,
+		    -1, &rep, replen);
+		if (r == -1)
+			return "reply queue full";
+	}
+	return ipc_flush(&w->ipc) == -1 ? "write error" : NULL;
+}
+
+static void
+keyholder_loop(struct keyholder *kh)
+{
+	struct pollfd		 pfd[1 + KH_MAX_WORKERS];
+	struct kh_worker	*w;
+	const char		*why;
+	size_t			 i, nfds;
+
+	for (;;) {
+		nfds = kh->nworkers + 1;
+		for (i = 0; i < nfds; i++) {
+			pfd[i].fd = i == 0 ? kh->parent.fd :
+			    kh->workers[i - 1]->ipc.fd;
+			pfd[i].events = POLLIN | (ipc_queued(i == 0 ?
+			    &kh->parent : &kh->workers[i - 1]->ipc) ?
+			    POLLOUT : 0);
+		}
+		if (poll(pfd, nfds, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("%s: poll", __func__);
+		}
+		/* Downwards: a drop moves an entry already served into i. */
+		for (i = nfds - 1; i > 0; i--) {
+			w = kh->workers[i - 1];
+			why = NULL;
+			if (pfd[i].revents & ~POLLOUT)
+				why = keyholder_worker_input(kh, w);
+			else if (pfd[i].revents & POLLOUT &&
+			    ipc_flush(&w->ipc) == -1)
+				why = "write error";
+			if (why == NULL)
+				continue;
+			if (strcmp(why, "closed") == 0)
+				log_debug("worker %u: channel closed", w->id);
+			else
+				log_warnx("worker %u: channel dropped: %s",
+				    w->id, why);
+			keyholder_worker_drop(kh, i - 1);
+		}
+		if (pfd[0].revents & ~POLLOUT)
+			keyholder_parent_input(kh);
+		if (ipc_queued(&kh->parent) > 0 &&
+		    ipc_flush(&kh->parent) == -1)
+			keyholder_exit(kh, 0);	/* the parent is gone */
+	}
+}
+
+int
+main(int argc, char *argv[], char *envp[])
+{
+	static struct keyholder	 kh;
+	const char		*errstr;
+	socklen_t		 len = sizeof(int);
+	int			 ch, type, debug = 0, verbose = 0;
+
+	setproctitle_init(argc, argv, envp);
+	while ((ch = getopt(argc, argv, "dI:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'I':
+			(void)strtonum(optarg, 0, 1000, &errstr);
+			if (errstr != NULL)
+				keyholder_usage();
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			keyholder_usage();
+		}
+	}
+	if (argc != optind || getsockopt(PROTO_CHANNEL_FD, SOL_SOCKET,
+	    SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM)
+		keyholder_usage();
+	closefrom(PROTO_CHANNEL_FD + 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Never syslog directly: the parent owns that connection. */
+	log_init(1, verbose);
+	log_procinit("keyholder");
+	ipc_init(&kh.parent, PROTO_CHANNEL_FD);
+	if (!debug) {
+		keyholder_logchan = &kh.parent;
+		log_setsink(keyholder_log_sink);
+	}
+	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	setproctitle("-%s", "todod-keyholder");
+	kh_keytab_init(&kh.keys);
+
+	if (kh_crypto_warmup() == -1)
+		fatalx("OpenSSL initialisation failed");
+	keyholder_sandbox();
+	log_debug("ready");
+	keyholder_loop(&kh);
+	return 0;
+}

@@ -1,0 +1,487 @@
+/*
+ * Key table, request validation and signing for todod-keyholder.
+ *
+ * Every request from a worker is hostile input: its size, algorithm,
+ * digest and key are checked before any key is touched.  The keyholder
+ * only ever signs a digest (or, for Ed25519, a short message); it never
+ * decrypts and never applies raw RSA without padding.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "kh_sign.h"
+
+/* A request that passed every check; in points into the message. */
+struct kh_req {
+	struct proto_sign_req	 hdr;
+	const uint8_t		*in;
+	const struct kh_key	*key;	/* NULL: unknown key id */
+};
+
+/* Indexed by enum proto_sign_md. */
+static const struct kh_md {
+	const char	*name;
+	size_t		 len;
+} kh_mds[] = {
+	{ NULL, 0 }, { "SHA1", 20 }, { "SHA2-224", 28 }, { "SHA2-256", 32 },
+	{ "SHA2-384", 48 }, { "SHA2-512", 64 }
+};
+#define KH_NMDS		(sizeof(kh_mds) / sizeof(kh_mds[0]))
+
+/* Fetched once, before the sandbox: later fetches must not need files. */
+static EVP_MD	*kh_md_cache[KH_NMDS];
+
+static int	 kh_pkey_op(EVP_PKEY *, uint32_t, uint32_t, const uint8_t *,
+		    size_t, uint8_t *, size_t *, int);
+
+/* Digest length of a signature digest, 0 for none or unknown. */
+size_t
+kh_md_len(uint32_t md)
+{
+	return md < KH_NMDS ? kh_mds[md].len : 0;
+}
+
+static EVP_MD *
+kh_md_get(uint32_t md)
+{
+	if (kh_md_len(md) == 0)
+		return NULL;
+	if (kh_md_cache[md] == NULL)
+		kh_md_cache[md] = EVP_MD_fetch(NULL, kh_mds[md].name, NULL);
+	return kh_md_cache[md];
+}
+
+void
+kh_keytab_init(struct kh_keytab *tab)
+{
+	TAILQ_INIT(tab);
+}
+
+void
+kh_keytab_clear(struct kh_keytab *tab)
+{
+	while (!TAILQ_EMPTY(tab))
+		kh_key_drop(tab, TAILQ_FIRST(tab)->keyid);
+}
+
+struct kh_key *
+kh_key_find(const struct kh_keytab *tab, uint32_t keyid)
+{
+	struct kh_key	*key;
+
+	TAILQ_FOREACH(key, tab, entry)
+		if (key->keyid == keyid)
+			return key;
+	return NULL;
+}
+
+int
+kh_key_drop(struct kh_keytab *tab, uint32_t keyid)
+{
+	struct kh_key	*key;
+
+	if ((key = kh_key_find(tab, keyid)) == NULL)
+		return -1;
+	TAILQ_REMOVE(tab, key, entry);
+	EVP_PKEY_free(key->pkey);	/* clears the private numbers */
+	freezero(key, sizeof(*key));
+	return 0;
+}
+
+/*
+ * Read a whole key file into buf, which holds at least KH_KEYFILE_MAX + 1
+ * bytes, so that a file over the limit is seen rather than cut.  The fd is
+ * not closed here.
+ */
+int
+kh_key_read_fd(int fd, uint8_t *buf, size_t *len)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off <= KH_KEYFILE_MAX) {
+		n = read(fd, buf + off, KH_KEYFILE_MAX + 1 - off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		off += n;
+	}
+	*len = off;
+	if (off > KH_KEYFILE_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	return 0;
+}
+
+/* An encrypted key cannot be unlocked here: there is nobody to ask. */
+static int
+kh_nopass(char *buf, int size, int rwflag, void *u)
+{
+	return 0;
+}
+
+/* Parse a PEM private key in place; the caller wipes pem afterwards. */
+EVP_PKEY *
+kh_key_parse(const uint8_t *pem, size_t len)
+{
+	BIO		*bio;
+	EVP_PKEY	*pkey;
+
+	if (len == 0 || len > KH_KEYFILE_MAX)
+		return NULL;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return NULL;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, kh_nopass, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	return pkey;
+}
+
+/* Which key types we sign with, and their policy. */
+static int
+kh_key_type(EVP_PKEY *pkey, const char *path, char *err, size_t errlen)
+{
+	char	 group[64];
+	size_t	 glen;
+	int	 bits;
+
+	if (EVP_PKEY_is_a(pkey, "RSA")) {
+		bits = EVP_PKEY_get_bits(pkey);
+		if (bits < 2048 || bits > 4096) {
+			snprintf(err, errlen, "%s: RSA key of %d bits "
+			    "not supported (2048 to 4096)", path, bits);
+			return -1;
+		}
+		return KH_KEY_RSA;
+	}
+	if (EVP_PKEY_is_a(pkey, "EC")) {
+		if (!EVP_PKEY_get_group_name(pkey, group, sizeof(group),
+		    &glen) || (strcmp(group, "prime256v1") != 0 &&
+		    strcmp(group, "secp384r1") != 0)) {
+			snprintf(err, errlen, "%s: EC curve not supported "
+			    "(P-256 or P-384)", path);
+			return -1;
+		}
+		return KH_KEY_EC;
+	}
+	if (EVP_PKEY_is_a(pkey, "ED25519"))
+		return KH_KEY_ED25519;
+	snprintf(err, errlen, "%s: unsupported key type", path);
+	return -1;
+}
+
+/*
+ * Sign and verify once: proves the private half is present and matches
+ * the public half.  A key with damaged CRT numbers would otherwise leak
+ * its factors through the first faulty signature.
+ */
+static int
+kh_key_selftest(EVP_PKEY *pkey, enum kh_keytype type)
+{
+	uint8_t		 in[32], sig[PROTO_SIGN_MAX_SIG];
+	size_t		 siglen = sizeof(sig);
+	uint32_t	 alg, md;
+
+	memset(in, 0x5a, sizeof(in));
+	alg = type == KH_KEY_RSA ? SIGN_RSA_PSS :
+	    type == KH_KEY_EC ? SIGN_ECDSA : SIGN_ED25519;
+	md = alg == SIGN_ED25519 ? SIGN_MD_NONE : SIGN_MD_SHA256;
+	if (kh_sign_pkey(pkey, alg, md, in, sizeof(in), sig, &siglen) == -1)
+		return -1;
+	return kh_pkey_op(pkey, alg, md, in, sizeof(in), sig, &siglen, 1);
+}
+
+/*
+ * Add (or replace) key keyid from PEM bytes.  On failure err holds a
+ * reason naming path.
+ */
+int
+kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
+    size_t len, const char *path, char *err, size_t errlen)
+{
+	struct kh_key	*key;
+	EVP_PKEY	*pkey;
+	int		 type;
+
+	if ((pkey = kh_key_parse(pem, len)) == NULL) {
+		snprintf(err, errlen, "%s: not a private key", path);
+		return -1;
+	}
+	if ((type = kh_key_type(pkey, path, err, errlen)) == -1)
+		goto fail;
+	if (kh_key_selftest(pkey, type) == -1) {
+		snprintf(err, errlen, "%s: key fails its signature self-test",
+		    path);
+		goto fail;
+	}
+	if ((key = calloc(1, sizeof(*key))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	key->keyid = keyid;
+	key->type = type;
+	key->pkey = pkey;
+	kh_key_drop(tab, keyid);
+	TAILQ_INSERT_TAIL(tab, key, entry);
+	return 0;
+ fail:
+	EVP_PKEY_free(pkey);
+	return -1;
+}
+
+/* The public half as SubjectPublicKeyInfo DER (OPENSSL_free it). */
+int
+kh_key_spki(EVP_PKEY *pkey, uint8_t **der, size_t *len)
+{
+	unsigned char	*p = NULL;
+	int		 n;
+
+	if ((n = i2d_PUBKEY(pkey, &p)) <= 0)
+		return -1;
+	*der = p;
+	*len = n;
+	return 0;
+}
+
+static int
+kh_alg_fits(enum kh_keytype type, uint32_t alg)
+{
+	switch (type) {
+	case KH_KEY_RSA:
+		return alg == SIGN_RSA_PKCS1 || alg == SIGN_RSA_PSS;
+	case KH_KEY_EC:
+		return alg == SIGN_ECDSA;
+	case KH_KEY_ED25519:
+		return alg == SIGN_ED25519;
+	}
+	return 0;
+}
+
+/*
+ * Check an IMSG_KH_SIGN payload.  Returns 0 with req filled (req->key is
+ * NULL for an unknown key id, which is not the worker's fault after a
+ * reload), -1 for a malformed request: the caller drops the channel.
+ */
+static int
+kh_req_parse(const struct kh_keytab *tab, const void *data, size_t len,
+    struct kh_req *req)
+{
+	struct proto_sign_req	*h = &req->hdr;
+	size_t			 mdlen;
+
+	if (len < sizeof(*h))
+		return -1;
+	memcpy(h, data, sizeof(*h));
+	if (h->inlen > PROTO_SIGN_MAX_INPUT || len - sizeof(*h) != h->inlen)
+		return -1;
+	switch (h->alg) {
+	case SIGN_RSA_PKCS1:
+	case SIGN_RSA_PSS:
+	case SIGN_ECDSA:
+		if ((mdlen = kh_md_len(h->md)) == 0 || h->inlen != mdlen)
+			return -1;
+		break;
+	case SIGN_ED25519:
+		if (h->md != SIGN_MD_NONE || h->inlen == 0)
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	req->in = (const uint8_t *)data + sizeof(*h);
+	req->key = kh_key_find(tab, h->keyid);
+	if (req->key != NULL && !kh_alg_fits(req->key->type, h->alg))
+		return -1;
+	return 0;
+}
+
+/* A context to sign (or verify) a digest with alg and md. */
+static EVP_PKEY_CTX *
+kh_digest_ctx(EVP_PKEY *pkey, uint32_t alg, uint32_t md, int verify)
+{
+	EVP_PKEY_CTX	*ctx;
+	EVP_MD		*evpmd;
+	int		 pad;
+
+	pad = alg == SIGN_RSA_PSS ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
+	if ((evpmd = kh_md_get(md)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL)
+		return NULL;
+	/* With the md set, PKCS#1 builds the DigestInfo, PSS uses MGF1. */
+	if ((verify ? EVP_PKEY_verify_init(ctx) : EVP_PKEY_sign_init(ctx)) !=
+	    1 || (alg != SIGN_ECDSA &&
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, pad) != 1) ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, evpmd) != 1 ||
+	    (alg == SIGN_RSA_PSS && (EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx,
+	    RSA_PSS_SALTLEN_DIGEST) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, evpmd) != 1))) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * Sign in into sig (*siglen: room on entry, length after), or verify sig.
+ * Ed25519 takes the message itself, the others a digest of md.
+ */
+static int
+kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
+    size_t inlen, uint8_t *sig, size_t *siglen, int verify)
+{
+	EVP_PKEY_CTX	*ctx;
+	EVP_MD_CTX	*mctx;
+	int		 ok = 0;
+
+	if (alg == SIGN_ED25519) {
+		if ((mctx = EVP_MD_CTX_new()) == NULL)
+			return -1;
+		if (verify)
+			ok = EVP_DigestVerifyInit_ex(mctx, NULL, NULL, NULL,
+			    NULL, pkey, NULL) == 1 && EVP_DigestVerify(mctx,
+			    sig, *siglen, in, inlen) == 1;
+		else
+			ok = EVP_DigestSignInit_ex(mctx, NULL, NULL, NULL,
+			    NULL, pkey, NULL) == 1 && EVP_DigestSign(mctx,
+			    sig, siglen, in, inlen) == 1;
+		EVP_MD_CTX_free(mctx);
+	} else if ((ctx = kh_digest_ctx(pkey, alg, md, verify)) != NULL) {
+		if (verify)
+			ok = EVP_PKEY_verify(ctx, sig, *siglen, in,
+			    inlen) == 1;
+		else
+			ok = EVP_PKEY_sign(ctx, sig, siglen, in, inlen) == 1;
+		EVP_PKEY_CTX_free(ctx);
+	}
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+int
+kh_sign_pkey(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
+    size_t inlen, uint8_t *sig, size_t *siglen)
+{
+	return kh_pkey_op(pkey, alg, md, in, inlen, sig, siglen, 0);
+}
+
+/*
+ * Handle one IMSG_KH_SIGN payload.  Returns -1 for a malformed request,
+ * otherwise 0 with rep filled (status may say the signature failed) and
+ * *replen the bytes to send.
+ */
+int
+kh_handle(const struct kh_keytab *tab, const void *data, size_t len,
+    struct kh_reply *rep, size_t *replen)
+{
+	struct kh_req	 req;
+	size_t		 siglen = sizeof(rep->sig);
+
+	if (kh_req_parse(tab, data, len, &req) == -1)
+		return -1;
+	memset(&rep->rep, 0, sizeof(rep->rep));
+	rep->rep.reqid = req.hdr.reqid;
+	if (req.key == NULL)
+		rep->rep.status = KH_STATUS_NOKEY;
+	else if (kh_sign_pkey(req.key->pkey, req.hdr.alg, req.hdr.md, req.in,
+	    req.hdr.inlen, rep->sig, &siglen) == -1)
+		rep->rep.status = KH_STATUS_FAILED;
+	else
+		rep->rep.siglen = siglen;
+	*replen = sizeof(rep->rep) + rep->rep.siglen;
+	return 0;
+}
+
+/* Run a throw-away key through the paths a real one takes. */
+static int
+kh_warmup_key(EVP_PKEY *gen, enum kh_keytype type)
+{
+	EVP_PKEY	*pkey = NULL;
+	BIO		*bio;
+	BUF_MEM		*mem;
+	uint8_t		 in[64], sig[PROTO_SIGN_MAX_SIG], *spki;
+	size_t		 i, siglen, spkilen;
+	uint32_t	 alg;
+	int		 ok = 0;
+
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return -1;
+	if (PEM_write_bio_PrivateKey(bio, gen, NULL, NULL, 0, NULL,
+	    NULL) != 1 || BIO_get_mem_ptr(bio, &mem) != 1 ||
+	    (pkey = kh_key_parse((uint8_t *)mem->data, mem->length)) == NULL ||
+	    kh_key_selftest(pkey, type) == -1)
+		goto fail;
+	memset(in, 0x42, sizeof(in));
+	for (alg = SIGN_RSA_PKCS1; alg <= SIGN_ED25519; alg++) {
+		for (i = 1; i < KH_NMDS && kh_alg_fits(type, alg); i++) {
+			/* PSS with SHA-512 needs more than 1024 bits. */
+			if (alg == SIGN_RSA_PSS && i == SIGN_MD_SHA512)
+				continue;
+			siglen = sizeof(sig);
+			if (kh_sign_pkey(pkey, alg, alg == SIGN_ED25519 ?
+			    SIGN_MD_NONE : i, in, alg == SIGN_ED25519 ?
+			    sizeof(in) : kh_mds[i].len, sig, &siglen) == -1)
+				goto fail;
+		}
+	}
+	if (kh_key_spki(pkey, &spki, &spkilen) == -1)
+		goto fail;
+	OPENSSL_free(spki);
+	ok = 1;
+ fail:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Initialise OpenSSL's default provider, its DRBG, the decoders, the
+ * digests and every signature algorithm, so that nothing is loaded
+ * lazily once the sandbox forbids opening files.  The RSA key is small
+ * only to start fast: the code paths do not depend on its size.
+ */
+int
+kh_crypto_warmup(void)
+{
+	EVP_PKEY	*pkey;
+	size_t		 i;
+	int		 r = 0;
+
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL) != 1)
+		return -1;
+	for (i = SIGN_MD_SHA1; i < KH_NMDS; i++)
+		if (kh_md_get(i) == NULL)
+			return -1;
+	for (i = 0; i < 4 && r == 0; i++) {
+		if (i == 0)
+			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+			    (size_t)1024);
+		else if (i < 3)
+			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+			    i == 1 ? "P-256" : "P-384");
+		else
+			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		if (pkey == NULL)
+			return -1;
+		r = kh_warmup_key(pkey, i == 0 ? KH_KEY_RSA : i < 3 ?
+		    KH_KEY_EC : KH_KEY_ED25519);
+		EVP_PKEY_free(pkey);
+	}
+	ERR_clear_error();
+	return r;
+}

@@ -1,0 +1,61 @@
+/*
+ * The keyholder's key table and signing core, kept apart from the process
+ * and its channels so that unit tests and the fuzzer can drive it directly.
+ */
+#ifndef TODOD_KH_SIGN_H
+#define TODOD_KH_SIGN_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "proto.h"
+
+#define KH_KEYFILE_MAX	(64 * 1024)	/* largest PEM key file accepted */
+
+/* proto_sign_rep.status */
+#define KH_STATUS_OK		0
+#define KH_STATUS_NOKEY		1	/* key id unknown (dropped, reloaded) */
+#define KH_STATUS_FAILED	2	/* the signature itself failed */
+
+enum kh_keytype {
+	KH_KEY_RSA = 1,
+	KH_KEY_EC,
+	KH_KEY_ED25519
+};
+
+struct kh_key {
+	TAILQ_ENTRY(kh_key)	 entry;
+	uint32_t		 keyid;
+	enum kh_keytype		 type;
+	EVP_PKEY		*pkey;
+};
+TAILQ_HEAD(kh_keytab, kh_key);
+
+/* The reply as it goes on the wire: header, then siglen bytes. */
+struct kh_reply {
+	struct proto_sign_rep	 rep;
+	uint8_t			 sig[PROTO_SIGN_MAX_SIG];
+};
+
+void		 kh_keytab_init(struct kh_keytab *);
+void		 kh_keytab_clear(struct kh_keytab *);
+struct kh_key	*kh_key_find(const struct kh_keytab *, uint32_t);
+int		 kh_key_read_fd(int, uint8_t *, size_t *);
+EVP_PKEY	*kh_key_parse(const uint8_t *, size_t);
+int		 kh_key_add(struct kh_keytab *, uint32_t, const uint8_t *,
+		    size_t, const char *, char *, size_t);
+int		 kh_key_spki(EVP_PKEY *, uint8_t **, size_t *);
+int		 kh_key_drop(struct kh_keytab *, uint32_t);
+
+size_t		 kh_md_len(uint32_t);
+int		 kh_handle(const struct kh_keytab *, const void *, size_t,
+		    struct kh_reply *, size_t *);
+int		 kh_sign_pkey(EVP_PKEY *, uint32_t, uint32_t, const uint8_t *,
+		    size_t, uint8_t *, size_t *);
+int		 kh_crypto_warmup(void);
+
+#endif

@@ -1,0 +1,725 @@
+/*
+ * todod-keyholder as a process: keys by descriptor, worker channels,
+ * every signature algorithm verified against the certificate's public
+ * key, hostile requests, and the lifecycle (parent EOF, shutdown).
+ *
+ * The keyholder binary is $TODOD_KEYHOLDER (default build/todod-keyholder).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "ipc.h"
+#include "proto.h"
+#include "tap.h"
+
+#define WAIT_MS		5000	/* bound on any single reply */
+
+static char	 dir[] = "/tmp/todod-khtest-XXXXXX";
+
+struct kh {
+	pid_t		 pid;
+	struct ipc	 ipc;
+};
+
+struct testkey {
+	const char	*name;
+	const char	*gen;	/* openssl genpkey arguments */
+	uint32_t	 keyid;
+	int		 type;	/* 0 RSA, 1 EC, 2 Ed25519 */
+	EVP_PKEY	*pub;	/* from the certificate */
+};
+
+static struct testkey keys[] = {
+	{ "rsa2048", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048", 1, 0, NULL },
+	{ "rsa3072", "-algorithm RSA -pkeyopt rsa_keygen_bits:3072", 2, 0, NULL },
+	{ "p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256", 3, 1, NULL },
+	{ "p384", "-algorithm EC -pkeyopt ec_paramgen_curve:P-384", 4, 1, NULL },
+	{ "ed25519", "-algorithm ED25519", 5, 2, NULL },
+};
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+static const char *
+path(const char *name)
+{
+	static char	 buf[4][256];
+	static int	 i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static int
+run(const char *fmt, ...)
+{
+	char	 cmd[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+make_keys(void)
+{
+	FILE	*fp;
+	X509	*x;
+	char	 crt[64];
+	size_t	 i;
+	int	 ok = 1;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (run("cd %s && openssl genpkey %s -out %s.key 2>/dev/null "
+		    "&& openssl req -new -x509 -key %s.key -subj /CN=%s "
+		    "-days 2 -out %s.crt 2>/dev/null", dir, keys[i].gen,
+		    keys[i].name, keys[i].name, keys[i].name,
+		    keys[i].name) == -1) {
+			ok = 0;
+			continue;
+		}
+		snprintf(crt, sizeof(crt), "%s.crt", keys[i].name);
+		if ((fp = fopen(path(crt), "r")) == NULL || (x = PEM_read_X509(fp, NULL, NULL,
+		    NULL)) == NULL) {
+			ok = 0;
+			continue;
+		}
+		fclose(fp);
+		keys[i].pub = X509_get_pubkey(x);
+		X509_free(x);
+	}
+	/* What must be refused. */
+	ok &= run("cd %s && openssl genpkey -algorithm RSA -pkeyopt "
+	    "rsa_keygen_bits:1024 -out rsa1024.key 2>/dev/null && "
+	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 "
+	    "-out p521.key 2>/dev/null && "
+	    "openssl genpkey -algorithm X25519 -out x25519.key 2>/dev/null && "
+	    "openssl genpkey -algorithm ED25519 -aes128 -pass pass:secret "
+	    "-out enc.key 2>/dev/null && "
+	    "openssl pkey -in p256.key -pubout -out pub.pem 2>/dev/null && "
+	    "cp p256.crt notakey.pem && : > empty.key && "
+	    "(cat p256.key; head -c 70000 /dev/zero | tr '\\0' '#') "
+	    "> big.key", dir) == 0;
+	TAP_OK(ok, "test keys and certificates generated in %s", dir);
+}
+
+static void
+spawn(struct kh *kh, int debug, const char *log)
+{
+	const char	*prog;
+	int		 sv[2], fd;
+
+	if ((prog = getenv("TODOD_KEYHOLDER")) == NULL)
+		prog = "build/todod-keyholder";
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == -1)
+		abort();
+	fflush(stdout);
+	if ((kh->pid = fork()) == -1)
+		abort();
+	if (kh->pid == 0) {
+		if (dup2(sv[1], PROTO_CHANNEL_FD) == -1)
+			_exit(127);
+		if (log != NULL && (fd = open(log, O_WRONLY | O_CREAT |
+		    O_APPEND, 0600)) != -1)
+			dup2(fd, STDERR_FILENO);
+		execl(prog, "todod-keyholder", debug ? "-dv" : "-v",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	ipc_init(&kh->ipc, sv[0]);
+}
+
+/* 1: a message, 0: end of file, -1: error or timeout. */
+static int
+recv_msg(struct ipc *ipc, struct ipc_msg *msg)
+{
+	struct pollfd	 pfd;
+	ssize_t		 n;
+	int		 r, i;
+
+	for (i = 0; i < 1000; i++) {
+		if ((r = ipc_get(ipc, msg)) != 0)
+			return r;
+		pfd.fd = ipc->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, WAIT_MS) <= 0)
+			return -1;
+		if ((n = ipc_read(ipc)) == 0 ||
+		    (n == -1 && errno == ECONNRESET))
+			return 0;
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return -1;
+	}
+	return -1;
+}
+
+/* IMSG_LOG lines (the keyholder without -d) are kept in lastlog. */
+static char	 lastlog[1024];
+static uint32_t	 lastpri;
+
+static int
+recv_reply(struct ipc *ipc, struct ipc_msg *msg)
+{
+	const char	*s;
+	int		 r, i;
+
+	for (i = 0; i < 100; i++) {
+		if ((r = recv_msg(ipc, msg)) != 1 || msg->hdr.type != IMSG_LOG)
+			return r;
+		if (ipc_get_u32(msg, &lastpri) == 0 &&
+		    ipc_get_str(msg, &s) == 0)
+			snprintf(lastlog, sizeof(lastlog), "%s", s);
+	}
+	return -1;
+}
+
+static int
+send_msg(struct ipc *ipc, uint32_t type, int fd, const void *p, size_t n)
+{
+	if (ipc_compose(ipc, type, 0, fd, p, n) == -1)
+		return -1;
+	return ipc_flush_blocking(ipc, WAIT_MS) == 1 ? 0 : -1;
+}
+
+/* Send a key file; returns the reply type, the SPKI or reason in out. */
+static int
+load_key(struct kh *kh, uint32_t keyid, const char *file, void *out,
+    size_t *outlen)
+{
+	struct ipc_wbuf	*wb;
+	struct ipc_msg	 m;
+	const void	*d;
+	const char	*s;
+	uint32_t	 id;
+	size_t		 n;
+	int		 fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	wb = ipc_create(IMSG_KH_KEY, 0, 0);
+	ipc_add_u32(wb, keyid);
+	ipc_add_str(wb, file);
+	if (ipc_send(&kh->ipc, wb, fd) == -1 ||
+	    ipc_flush_blocking(&kh->ipc, WAIT_MS) != 1 ||
+	    recv_reply(&kh->ipc, &m) != 1)
+		return -1;
+	if (ipc_get_u32(&m, &id) == -1 || id != keyid)
+		return -1;
+	if (m.hdr.type == IMSG_KH_KEY_OK) {
+		if (ipc_get_data(&m, &d, &n) == -1 || ipc_get_end(&m) == -1 ||
+		    n > *outlen)
+			return -1;
+		memcpy(out, d, n);
+		*outlen = n;
+	} else if (m.hdr.type == IMSG_KH_KEY_FAIL) {
+		if (ipc_get_str(&m, &s) == -1 || ipc_get_end(&m) == -1)
+			return -1;
+		snprintf(out, *outlen, "%s", s);
+	} else
+		return -1;
+	return m.hdr.type;
+}
+
+static int
+add_worker(struct kh *kh, uint32_t id, struct ipc *w)
+{
+	int	 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == -1)
+		return -1;
+	ipc_init(w, sv[0]);
+	return send_msg(&kh->ipc, IMSG_KH_WORKER, sv[1], &id, sizeof(id));
+}
+
+/*
+ * One signature round trip.  Returns 1 with status and sig filled, 0 if
+ * the keyholder closed the channel, -1 on anything else.
+ */
+static int
+sign(struct ipc *w, uint32_t reqid, uint32_t keyid, uint32_t alg,
+    uint32_t md, const void *in, size_t inlen, uint8_t *sig,
+    size_t *siglen, uint32_t *status)
+{
+	struct proto_sign_req	 req;
+	struct proto_sign_rep	 rep;
+	struct ipc_wbuf		*wb;
+	struct ipc_msg		 m;
+	int			 r;
+
+	req.reqid = reqid;
+	req.keyid = keyid;
+	req.alg = alg;
+	req.md = md;
+	req.inlen = inlen;
+	wb = ipc_create(IMSG_KH_SIGN, 0, sizeof(req) + inlen);
+	ipc_add(wb, &req, sizeof(req));
+	ipc_add(wb, in, inlen);
+	if (ipc_send(w, wb, -1) == -1 || ipc_flush_blocking(w, WAIT_MS) != 1)
+		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
+	if ((r = recv_msg(w, &m)) != 1)
+		return r;
+	if (m.hdr.type != IMSG_KH_SIGNATURE ||
+	    ipc_get_raw(&m, &rep, sizeof(rep)) == -1 ||
+	    rep.reqid != reqid || m.len - m.off != rep.siglen ||
+	    rep.siglen > *siglen)
+		return -1;
+	memcpy(sig, m.data + m.off, rep.siglen);
+	*siglen = rep.siglen;
+	*status = rep.status;
+	return 1;
+}
+
+static const EVP_MD *
+md_of(uint32_t md)
+{
+	static const char	*names[] = { NULL, "SHA1", "SHA224", "SHA256",
+	    "SHA384", "SHA512" };
+
+	return md < 6 && names[md] ? EVP_get_digestbyname(names[md]) : NULL;
+}
+
+/*
+ * Verify over the message with libcrypto's own digest-and-verify, so the
+ * keyholder's DigestInfo, PSS salt length and MGF1 are checked too.
+ */
+static int
+verify(EVP_PKEY *pub, uint32_t alg, uint32_t md, const uint8_t *msg,
+    size_t msglen, const uint8_t *sig, size_t siglen)
+{
+	EVP_MD_CTX	*mctx;
+	EVP_PKEY_CTX	*pctx;
+	int		 ok;
+
+	if ((mctx = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	ok = EVP_DigestVerifyInit(mctx, &pctx, alg == SIGN_ED25519 ? NULL :
+	    md_of(md), NULL, pub) == 1;
+	if (ok && alg == SIGN_RSA_PSS)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx,
+		    RSA_PKCS1_PSS_PADDING) == 1 &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+		    EVP_MD_get_size(md_of(md))) == 1;
+	if (ok && alg == SIGN_RSA_PKCS1)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx,
+		    RSA_PKCS1_PADDING) == 1;
+	ok = ok && EVP_DigestVerify(mctx, sig, siglen, msg, msglen) == 1;
+	EVP_MD_CTX_free(mctx);
+	return ok;
+}
+
+/* Sign msg (or its digest) through w and verify the answer. */
+static int
+sign_verify(struct ipc *w, struct testkey *k, uint32_t alg, uint32_t md)
+{
+	static uint32_t	 reqid = 100;
+	uint8_t		 msg[200], dgst[64], sig[PROTO_SIGN_MAX_SIG];
+	unsigned int	 dlen = 0;
+	size_t		 siglen = sizeof(sig);
+	uint32_t	 status;
+
+	RAND_bytes(msg, sizeof(msg));
+	if (alg != SIGN_ED25519 &&
+	    EVP_Digest(msg, sizeof(msg), dgst, &dlen, md_of(md), NULL) != 1)
+		return 0;
+	if (sign(w, ++reqid, k->keyid, alg, md, alg == SIGN_ED25519 ? msg :
+	    dgst, alg == SIGN_ED25519 ? sizeof(msg) : dlen, sig, &siglen,
+	    &status) != 1 || status != 0 || siglen == 0)
+		return 0;
+	return verify(k->pub, alg, md, msg, sizeof(msg), sig, siglen);
+}
+
+static int
+spki_matches(struct testkey *k, const uint8_t *spki, size_t len)
+{
+	unsigned char	*der = NULL;
+	int		 n, ok;
+
+	n = i2d_PUBKEY(k->pub, &der);
+	ok = n > 0 && (size_t)n == len && memcmp(der, spki, len) == 0;
+	OPENSSL_free(der);
+	return ok;
+}
+
+static void
+test_keys(struct kh *kh)
+{
+	static const struct {
+		const char	*file;
+		const char	*why;
+	} bad[] = {
+		{ "rsa1024.key", "RSA key of 1024 bits not supported" },
+		{ "p521.key", "EC curve not supported" },
+		{ "x25519.key", "unsupported key type" },
+		{ "enc.key", "not a private key" },
+		{ "pub.pem", "not a private key" },
+		{ "notakey.pem", "not a private key" },
+		{ "empty.key", "not a private key" },
+		{ "big.key", "larger than 64 KiB" },
+	};
+	uint8_t		 buf[4096];
+	char		 name[64];
+	size_t		 i, n;
+	int		 r;
+
+	for (i = 0; i < NKEYS; i++) {
+		snprintf(name, sizeof(name), "%s.key", keys[i].name);
+		n = sizeof(buf);
+		r = load_key(kh, keys[i].keyid, path(name), buf, &n);
+		TAP_OK(r == IMSG_KH_KEY_OK && keys[i].pub != NULL &&
+		    spki_matches(&keys[i], buf, n),
+		    "KH_KEY %s: KEY_OK, SPKI equals the certificate's key",
+		    keys[i].name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = sizeof(buf);
+		r = load_key(kh, 50 + i, path(bad[i].file), buf, &n);
+		TAP_OK(r == IMSG_KH_KEY_FAIL &&
+		    strstr((char *)buf, path(bad[i].file)) != NULL &&
+		    strstr((char *)buf, bad[i].why) != NULL,
+		    "KH_KEY %s refused: \"%s\"", bad[i].file,
+		    r == IMSG_KH_KEY_FAIL ? (char *)buf : "?");
+	}
+}
+
+static void
+test_sign_all(struct ipc *w1, struct ipc *w2)
+{
+	static const uint32_t	 algs[3][2] = {
+		{ SIGN_RSA_PKCS1, SIGN_RSA_PSS }, { SIGN_ECDSA, 0 },
+		{ SIGN_ED25519, 0 } };
+	uint32_t		 md;
+	size_t			 i, a, good, total;
+
+	for (i = 0; i < NKEYS; i++) {
+		for (a = 0; a < 2 && algs[keys[i].type][a] != 0; a++) {
+			uint32_t alg = algs[keys[i].type][a];
+
+			good = total = 0;
+			for (md = SIGN_MD_SHA1; md <= SIGN_MD_SHA512; md++) {
+				if (alg == SIGN_ED25519 && md > SIGN_MD_SHA1)
+					break;
+				total++;
+				good += sign_verify(md % 2 ? w1 : w2,
+				    &keys[i], alg, alg == SIGN_ED25519 ?
+				    SIGN_MD_NONE : md);
+			}
+			TAP_OK(good == total, "%s alg %u: %zu/%zu signatures "
+			    "verify (SHA-1 to SHA-512, both channels)",
+			    keys[i].name, alg, good, total);
+		}
+	}
+}
+
+/* A request that is well formed but names no key: status, channel kept. */
+static void
+test_unknown_key(struct ipc *w)
+{
+	uint8_t		 dgst[32] = { 1 }, sig[PROTO_SIGN_MAX_SIG];
+	size_t		 siglen = sizeof(sig);
+	uint32_t	 status = 0;
+
+	TAP_OK(sign(w, 7, 999, SIGN_ECDSA, SIGN_MD_SHA256, dgst, 32, sig,
+	    &siglen, &status) == 1 && status != 0 && siglen == 0,
+	    "unknown key id: status %u, no signature", status);
+	TAP_OK(sign_verify(w, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
+	    "channel still serves after an unknown key id");
+}
+
+/* Send raw bytes, then see whether the keyholder closes the channel. */
+static int
+closed_after(struct ipc *w, const void *p, size_t n, int type, int fd)
+{
+	struct ipc_msg	 m;
+
+	if (type == -1) {
+		if (write(w->fd, p, n) != (ssize_t)n)
+			return 0;
+	} else if (ipc_compose(w, type, 0, fd, p, n) == -1 ||
+	    ipc_flush_blocking(w, WAIT_MS) != 1)
+		return 0;
+	return recv_msg(w, &m) == 0;
+}
+
+static void
+test_malformed(struct kh *kh, struct ipc *good)
+{
+	struct {
+		const char		*what;
+		struct proto_sign_req	 req;
+		size_t			 len;	/* payload bytes sent */
+		int			 type;
+	} c[] = {
+		{ "short payload", { 1, 3, SIGN_ECDSA, SIGN_MD_SHA256, 32 },
+		    10, IMSG_KH_SIGN },
+		{ "missing digest bytes", { 1, 3, SIGN_ECDSA, SIGN_MD_SHA256,
+		    32 }, 20 + 31, IMSG_KH_SIGN },
+		{ "trailing bytes", { 1, 3, SIGN_ECDSA, SIGN_MD_SHA256, 32 },
+		    20 + 33, IMSG_KH_SIGN },
+		{ "unknown alg", { 1, 3, 77, SIGN_MD_SHA256, 32 }, 20 + 32,
+		    IMSG_KH_SIGN },
+		{ "unknown md", { 1, 3, SIGN_ECDSA, 9, 32 }, 20 + 32,
+		    IMSG_KH_SIGN },
+		{ "alg/key mismatch", { 1, 1, SIGN_ECDSA, SIGN_MD_SHA256, 32 },
+		    20 + 32, IMSG_KH_SIGN },
+		{ "ECDSA on Ed25519 key", { 1, 5, SIGN_ECDSA, SIGN_MD_SHA256,
+		    32 }, 20 + 32, IMSG_KH_SIGN },
+		{ "PKCS#1 on EC key", { 1, 3, SIGN_RSA_PKCS1, SIGN_MD_SHA256,
+		    32 }, 20 + 32, IMSG_KH_SIGN },
+		{ "digest length mismatch", { 1, 1, SIGN_RSA_PSS,
+		    SIGN_MD_SHA384, 32 }, 20 + 32, IMSG_KH_SIGN },
+		{ "raw RSA (no md)", { 1, 1, SIGN_RSA_PKCS1, SIGN_MD_NONE,
+		    32 }, 20 + 32, IMSG_KH_SIGN },
+		{ "Ed25519 with a digest md", { 1, 5, SIGN_ED25519,
+		    SIGN_MD_SHA256, 32 }, 20 + 32, IMSG_KH_SIGN },
+		{ "Ed25519 empty message", { 1, 5, SIGN_ED25519, SIGN_MD_NONE,
+		    0 }, 20, IMSG_KH_SIGN },
+		{ "input over the limit", { 1, 5, SIGN_ED25519, SIGN_MD_NONE,
+		    PROTO_SIGN_MAX_INPUT + 1 }, 20 + PROTO_SIGN_MAX_INPUT + 1,
+		    IMSG_KH_SIGN },
+		{ "wrong message type", { 1, 3, SIGN_ECDSA, SIGN_MD_SHA256,
+		    32 }, 20 + 32, IMSG_KH_KEY },
+		{ "signature message from worker", { 1, 3, SIGN_ECDSA,
+		    SIGN_MD_SHA256, 32 }, 20 + 32, IMSG_KH_SIGNATURE },
+	};
+	uint8_t		 buf[20 + PROTO_SIGN_MAX_INPUT + 8];
+	struct ipc	 w;
+	struct ipc_hdr	 hdr;
+	size_t		 i;
+	uint32_t	 id = 10;
+	int		 devnull;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(buf, 0xa5, sizeof(buf));
+		memcpy(buf, &c[i].req, sizeof(c[i].req));
+		if (add_worker(kh, ++id, &w) == -1) {
+			TAP_OK(0, "worker channel for %s", c[i].what);
+			continue;
+		}
+		TAP_OK(closed_after(&w, buf, c[i].len, c[i].type, -1) &&
+		    sign_verify(good, &keys[0], SIGN_RSA_PSS, SIGN_MD_SHA256),
+		    "%s: channel closed, other channel still signs",
+		    c[i].what);
+		ipc_clear(&w);
+	}
+
+	/* Framing: unknown header flags, a huge length, a passed fd. */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = IMSG_KH_SIGN;
+	hdr.flags = 0x80;
+	add_worker(kh, ++id, &w);
+	TAP_OK(closed_after(&w, &hdr, sizeof(hdr), -1, -1) &&
+	    sign_verify(good, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
+	    "garbage header flags: channel closed, other still signs");
+	ipc_clear(&w);
+	hdr.flags = 0;
+	hdr.len = 8 * 1024 * 1024;
+	add_worker(kh, ++id, &w);
+	TAP_OK(closed_after(&w, &hdr, sizeof(hdr), -1, -1) &&
+	    sign_verify(good, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
+	    "8 MiB announced length: channel closed, other still signs");
+	ipc_clear(&w);
+	add_worker(kh, ++id, &w);
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	memcpy(buf, &c[0].req, sizeof(c[0].req));
+	TAP_OK(closed_after(&w, buf, 20 + 32, IMSG_KH_SIGN, devnull),
+	    "descriptor passed by a worker: channel closed");
+	ipc_clear(&w);
+	add_worker(kh, ++id, &w);
+	TAP_OK(closed_after(&w, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a"
+	    "\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18", 24,
+	    -1, -1), "random garbage: channel closed");
+	ipc_clear(&w);
+}
+
+static void
+test_drop_replace(struct kh *kh, struct ipc *w)
+{
+	uint8_t		 dgst[32] = { 2 }, sig[PROTO_SIGN_MAX_SIG];
+	uint8_t		 buf[4096];
+	size_t		 siglen = sizeof(sig), n = sizeof(buf);
+	uint32_t	 status = 0, keyid = 3;
+	struct testkey	 k;
+
+	/* A failing KH_KEY is a barrier: the drop before it is done. */
+	TAP_OK(send_msg(&kh->ipc, IMSG_KH_KEY_DROP, -1, &keyid,
+	    sizeof(keyid)) == 0 && load_key(kh, 99, path("empty.key"), buf,
+	    &n) == IMSG_KH_KEY_FAIL && sign(w, 8, 3, SIGN_ECDSA, SIGN_MD_SHA256,
+	    dgst, 32, sig, &siglen, &status) == 1 && status != 0,
+	    "KH_KEY_DROP: the key no longer signs");
+	/* Key id 3 now holds the P-384 key, key id 4 the RSA one. */
+	n = sizeof(buf);
+	TAP_OK(load_key(kh, 3, path("p384.key"), buf, &n) == IMSG_KH_KEY_OK &&
+	    spki_matches(&keys[3], buf, n), "key id reused for another key");
+	k = keys[3];
+	k.keyid = 3;
+	TAP_OK(sign_verify(w, &k, SIGN_ECDSA, SIGN_MD_SHA384),
+	    "the reused key id signs with the new key");
+	n = sizeof(buf);
+	k = keys[0];
+	k.keyid = 4;
+	TAP_OK(load_key(kh, 4, path("rsa2048.key"), buf, &n) ==
+	    IMSG_KH_KEY_OK && spki_matches(&keys[0], buf, n) &&
+	    sign_verify(w, &k, SIGN_RSA_PKCS1, SIGN_MD_SHA512),
+	    "KH_KEY for a loaded key id replaces it");
+}
+
+static int
+reaped(struct kh *kh, int *status)
+{
+	int	 i;
+
+	for (i = 0; i < 500; i++) {
+		if (waitpid(kh->pid, status, WNOHANG) == kh->pid)
+			return 1;
+		usleep(10000);
+	}
+	kill(kh->pid, SIGKILL);
+	waitpid(kh->pid, status, 0);
+	return 0;
+}
+
+static void
+test_lifecycle(void)
+{
+	struct kh	 kh;
+	uint8_t		 buf[512];
+	size_t		 n = sizeof(buf);
+	uint32_t	 v = 1;
+	int		 status, r, sv[2], fd;
+	char		 cmd[64], title[64];
+	FILE		*fp;
+
+	/* Without -d, log lines come to the parent as IMSG_LOG. */
+	spawn(&kh, 0, NULL);
+	lastlog[0] = '\0';
+	r = load_key(&kh, 1, path("x25519.key"), buf, &n);
+	TAP_OK(r == IMSG_KH_KEY_FAIL && lastpri == LOG_ERR &&
+	    strstr(lastlog, "x25519.key: unsupported key type") != NULL,
+	    "log lines are forwarded to the parent as IMSG_LOG: \"%s\"",
+	    lastlog);
+	snprintf(cmd, sizeof(cmd), "/proc/%d/cmdline", (int)kh.pid);
+	memset(title, 0, sizeof(title));
+	if ((fp = fopen(cmd, "r")) != NULL) {
+		if (fread(title, 1, sizeof(title) - 1, fp) == 0)
+			title[0] = '\0';
+		fclose(fp);
+	}
+	/* libbsd turns the old argv[0] terminator into a space. */
+	title[strcspn(title, " ")] = '\0';
+	TAP_OK(strcmp(title, "todod-keyholder") == 0,
+	    "process title \"%s\"", title);
+	TAP_OK(send_msg(&kh.ipc, IMSG_CTL_VERBOSE, -1, &v, sizeof(v)) == 0 &&
+	    send_msg(&kh.ipc, IMSG_KH_KEY_DROP, -1, &v, sizeof(v)) == 0,
+	    "CTL_VERBOSE and KH_KEY_DROP of an unknown key are accepted");
+	TAP_OK(send_msg(&kh.ipc, IMSG_CTL_SHUTDOWN, -1, NULL, 0) == 0 &&
+	    reaped(&kh, &status) && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "CTL_SHUTDOWN: exit 0");
+	ipc_clear(&kh.ipc);
+
+	spawn(&kh, 1, path("kh2.log"));
+	n = sizeof(buf);
+	load_key(&kh, 1, path("p256.key"), buf, &n);
+	ipc_clear(&kh.ipc);
+	TAP_OK(reaped(&kh, &status) && WIFEXITED(status),
+	    "parent channel EOF: the keyholder exits");
+
+	spawn(&kh, 1, path("kh3.log"));
+	TAP_OK(send_msg(&kh.ipc, 4242, -1, "x", 1) == 0 &&
+	    reaped(&kh, &status) && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 1, "unknown message from parent: fatal");
+	ipc_clear(&kh.ipc);
+
+	spawn(&kh, 1, path("kh4.log"));
+	TAP_OK(send_msg(&kh.ipc, IMSG_KH_KEY, -1, "x", 1) == 0 &&
+	    reaped(&kh, &status) && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 1, "KH_KEY without descriptor: fatal");
+	ipc_clear(&kh.ipc);
+
+	/* fd 3 not a socket: usage, exit 1. */
+	if (pipe(sv) == 0) {
+		if ((kh.pid = fork()) == 0) {
+			dup2(sv[0], PROTO_CHANNEL_FD);
+			if ((fd = open("/dev/null", O_WRONLY)) != -1)
+				dup2(fd, STDERR_FILENO);
+			execl(getenv("TODOD_KEYHOLDER") ?
+			    getenv("TODOD_KEYHOLDER") : "build/todod-keyholder",
+			    "todod-keyholder", "-d", (char *)NULL);
+			_exit(127);
+		}
+		close(sv[0]);
+		close(sv[1]);
+		TAP_OK(reaped(&kh, &status) && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 1, "fd 3 not a socket: exit 1");
+	}
+}
+
+static int
+log_has(const char *file, const char *needle)
+{
+	char	 line[1024];
+	FILE	*fp;
+	int	 found = 0;
+
+	if ((fp = fopen(file, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(fp);
+	return found;
+}
+
+int
+main(void)
+{
+	struct kh	 kh;
+	struct ipc	 w1, w2;
+	int		 status;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(dir) == NULL)
+		abort();
+	make_keys();
+	spawn(&kh, 1, path("kh.log"));
+	test_keys(&kh);
+	TAP_OK(add_worker(&kh, 1, &w1) == 0 && add_worker(&kh, 2, &w2) == 0,
+	    "two worker channels handed over");
+	test_sign_all(&w1, &w2);
+	test_unknown_key(&w2);
+	test_malformed(&kh, &w1);
+	TAP_OK(log_has(path("kh.log"), "worker 11: channel dropped: "
+	    "malformed sign request"), "the drop is logged with the worker id");
+	TAP_OK(log_has(path("kh.log"), "worker 24: channel dropped: "
+	    "unexpected message"), "a wrong message type is logged");
+	test_drop_replace(&kh, &w2);
+	ipc_clear(&w1);
+	ipc_clear(&w2);
+	ipc_clear(&kh.ipc);
+	TAP_OK(reaped(&kh, &status), "keyholder exits after the parent");
+	test_lifecycle();
+	if (getenv("TODOD_KEEP") == NULL)
+		run("rm -rf %s", dir);
+	return tap_done();
+}
