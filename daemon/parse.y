@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -863,7 +864,7 @@ pushfile(const char *name, int include)
 {
 	struct parse_file	*f, *p;
 	struct stat		 st;
-	int			 depth = 0, saved;
+	int			 depth = 0, saved, fd = -1;
 
 	if (nopened >= PARSE_MAX_FILES) {
 		yyerror("include %s: too many files", name);
@@ -881,9 +882,17 @@ pushfile(const char *name, int include)
 		yyerror("out of memory");
 		return NULL;
 	}
-	if ((f->stream = fopen(name, "r")) == NULL ||
+	/*
+	 * An include is opened non-blocking: a pseudo-file that would wait
+	 * for data reads as empty instead of hanging the parse.
+	 */
+	if ((fd = open(name, O_RDONLY | O_CLOEXEC |
+	    (include ? O_NONBLOCK : 0))) == -1 ||
+	    (f->stream = fdopen(fd, "r")) == NULL ||
 	    fstat(fileno(f->stream), &st) == -1) {
 		saved = errno;
+		if (fd != -1 && f->stream == NULL)
+			close(fd);
 		if (include)
 			yyerror("include %s: %s", name, strerror(saved));
 		file_free(f);
