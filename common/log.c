@@ -67,6 +67,28 @@ log_emit(int pri, const char *msg)
 	errno = saved;
 }
 
+/*
+ * A line another process made, prefix included (the parent writes what
+ * its children forward).
+ */
+void
+log_emit_raw(int pri, const char *line)
+{
+	int	 saved = errno;
+
+	if (log_foreground)
+		dprintf(STDERR_FILENO, "%s\n", line);
+	else
+		syslog(pri, "%s", line);
+	errno = saved;
+}
+
+const char *
+log_getprocname(void)
+{
+	return log_procname;
+}
+
 void
 vlog(int pri, const char *fmt, va_list ap)
 {

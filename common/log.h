@@ -17,6 +17,8 @@ void	log_setverbose(int);
 int	log_getverbose(void);
 void	log_setsink(log_sink_fn);
 void	log_emit(int, const char *);
+void	log_emit_raw(int, const char *);
+const char *log_getprocname(void);
 void	log_warn(const char *, ...)
 	    __attribute__((__format__(printf, 1, 2)));
 void	log_warnx(const char *, ...)

@@ -1,0 +1,408 @@
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "cache.h"
+#include "json.h"
+#include "log.h"
+#include "worker.h"
+
+/*
+ * The TODO API.  Checks run in the order DESIGN.md fixes: routing (404,
+ * 405), authorization (403), the body (411, 413, 415, 400), the item (404).
+ * Reads are answered from the worker's cache once it has caught up with
+ * the store; writes go to the parent, which answers after the commit.
+ */
+
+/* A list rendered at once up to this size; longer ones are streamed. */
+#define API_RENDER_MAX	(256 * 1024)
+
+enum api_route {
+	ROUTE_NONE,
+	ROUTE_TODOS,		/* /todo */
+	ROUTE_TODO,		/* /todo/ID */
+	ROUTE_METRICS		/* /metrics */
+};
+
+static const char *api_allow[] = {
+	[ROUTE_NONE] = NULL,
+	[ROUTE_TODOS] = "Allow: GET, POST\r\n",
+	[ROUTE_TODO] = "Allow: GET, PATCH, DELETE\r\n",
+	[ROUTE_METRICS] = "Allow: GET\r\n",
+};
+
+/* /todo/ID: ID is a positive decimal without leading zeros. */
+static enum api_route
+api_route(const char *path, int64_t *id)
+{
+	const char	*p;
+	int64_t		 v = 0;
+
+	if (strcmp(path, "/todo") == 0)
+		return ROUTE_TODOS;
+	if (strcmp(path, "/metrics") == 0)
+		return ROUTE_METRICS;
+	if (strncmp(path, "/todo/", 6) != 0)
+		return ROUTE_NONE;
+	p = path + 6;
+	if (*p < '1' || *p > '9')
+		return ROUTE_NONE;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+			return ROUTE_NONE;
+		v = v * 10 + (*p - '0');
+	}
+	*id = v;
+	return ROUTE_TODO;
+}
+
+static int
+api_method_allowed(enum api_route r, enum http_method m)
+{
+	switch (r) {
+	case ROUTE_TODOS:
+		return m == HTTP_M_GET || m == HTTP_M_POST;
+	case ROUTE_TODO:
+		return m == HTTP_M_GET || m == HTTP_M_PATCH ||
+		    m == HTTP_M_DELETE;
+	case ROUTE_METRICS:
+		return m == HTTP_M_GET;
+	default:
+		return 0;
+	}
+}
+
+static uint32_t
+api_authz_method(enum http_method m)
+{
+	switch (m) {
+	case HTTP_M_GET:
+		return AUTHZ_M_GET;
+	case HTTP_M_POST:
+		return AUTHZ_M_POST;
+	case HTTP_M_PATCH:
+		return AUTHZ_M_PATCH;
+	case HTTP_M_DELETE:
+		return AUTHZ_M_DELETE;
+	default:
+		return 0;
+	}
+}
+
+/* The cache has every acknowledged write once its sequence is current. */
+static int
+api_cache_current(struct conn *c)
+{
+	struct worker	*w = c->w;
+	uint64_t	 seq;
+
+	seq = __atomic_load_n(&w->state->store_seq, __ATOMIC_ACQUIRE);
+	if (w->cache.ready && w->cache.seq >= seq)
+		return 1;
+	c->waitseq = seq;
+	c->wait = WAIT_CACHE;
+	c->state = CONN_WAIT;
+	if (event_initialized(&c->ev))
+		event_del(&c->ev);
+	TAILQ_REMOVE(&w->conns, c, entry);
+	TAILQ_INSERT_TAIL(&w->cachewait, c, entry);
+	return 0;
+}
+
+static void
+api_get_list(struct conn *c)
+{
+	struct cache		*cache = &c->w->cache;
+	struct cache_item	*it;
+	struct buf		 b;
+	size_t			 size;
+
+	size = strlen(c->cnjson) + strlen(",\"todos\":[]}") +
+	    cache_list_size(cache, 0);
+	if (size > API_RENDER_MAX) {
+		c->streaming = c->req.version == 11 ? 1 : 2;
+		c->cursor = -1;
+		server_respond(c, 200, NULL, NULL);
+		return;
+	}
+	buf_init(&b, 0);
+	if (buf_reserve(&b, size) == -1) {
+		server_respond_error(c, 500, NULL, "out of memory");
+		return;
+	}
+	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, ",\"todos\":[");
+	for (it = cache_first(cache); it != NULL;
+	    it = cache_after(cache, it->id)) {
+		if (it != cache_first(cache))
+			buf_add(&b, ",", 1);
+		buf_add(&b, it->json, it->len);
+	}
+	buf_add(&b, "]}", 2);
+	server_respond(c, 200, NULL, &b);
+	buf_free(&b);
+}
+
+static void
+api_get_item(struct conn *c, int64_t id)
+{
+	struct cache_item	*it;
+	struct buf		 b;
+
+	if ((it = cache_get(&c->w->cache, id)) == NULL) {
+		server_respond_error(c, 404, NULL, "no such TODO item");
+		return;
+	}
+	buf_init(&b, 0);
+	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, ",\"todo\":");
+	buf_add(&b, it->json, it->len);
+	buf_add(&b, "}", 1);
+	server_respond(c, 200, NULL, &b);
+	buf_free(&b);
+}
+
+static void
+api_get(struct conn *c, enum api_route r, int64_t id)
+{
+	if (!api_cache_current(c))
+		return;		/* api_cache_ready() carries on */
+	if (r == ROUTE_TODOS)
+		api_get_list(c);
+	else
+		api_get_item(c, id);
+}
+
+/* Send a write to the parent; the answer comes to api_store_reply(). */
+static void
+api_write(struct conn *c, enum api_route r, int64_t id)
+{
+	struct todo_input	 in;
+	struct ipc_wbuf		*wb;
+	const char		*err;
+	uint32_t		 type, mask = 0;
+
+	memset(&in, 0, sizeof(in));
+	if (c->req.method != HTTP_M_DELETE &&
+	    json_parse_todo(c->body ? c->body : "", c->bodylen,
+	    c->req.method == HTTP_M_POST ? JSON_CREATE : JSON_UPDATE, &in,
+	    &err) == -1) {
+		server_respond_error(c, 400, NULL, err);
+		return;
+	}
+	switch (c->req.method) {
+	case HTTP_M_POST:
+		type = IMSG_STORE_CREATE;
+		break;
+	case HTTP_M_PATCH:
+		type = IMSG_STORE_UPDATE;
+		mask = (in.has_task ? STORE_SET_TASK : 0) |
+		    (in.has_done ? STORE_SET_DONE : 0);
+		break;
+	default:
+		type = IMSG_STORE_DELETE;
+		break;
+	}
+	c->reqid = ++c->w->nextreq;
+	if (c->reqid == 0)
+		c->reqid = ++c->w->nextreq;
+	if ((wb = ipc_create(type, c->reqid, 64 + in.tasklen)) == NULL)
+		goto fail;
+	ipc_add_str(wb, c->id.cn);
+	if (type != IMSG_STORE_CREATE)
+		ipc_add_i64(wb, id);
+	if (type == IMSG_STORE_UPDATE)
+		ipc_add_u32(wb, mask);
+	if (type != IMSG_STORE_DELETE) {
+		ipc_add_str(wb, in.has_task ? in.task : "");
+		ipc_add_u8(wb, in.done ? 1 : 0);
+	}
+	todo_input_clear(&in);
+	c->wait = WAIT_STORE;
+	if (worker_send_store(c->w, c, wb) == -1) {
+		c->wait = WAIT_NONE;
+		server_respond_error(c, 503, NULL, "store unavailable");
+	}
+	return;
+ fail:
+	todo_input_clear(&in);
+	server_respond_error(c, 500, NULL, "out of memory");
+	(void)r;
+}
+
+/* Does the request carry a body we have to read (or refuse)? */
+static int
+api_has_body(const struct http_request *req)
+{
+	return req->chunked || req->content_length > 0;
+}
+
+/* Head received: route, authorize, check the body's framing. */
+static void
+api_head(struct conn *c)
+{
+	struct worker		*w = c->w;
+	struct http_request	*req = &c->req;
+	enum api_route		 r;
+	int64_t			 id = 0;
+	uint32_t		 class;
+	int			 writes;
+
+	r = api_route(req->path ? req->path : "", &id);
+	if (r == ROUTE_NONE) {
+		server_respond_error(c, 404, NULL, "no such path");
+		return;
+	}
+	if (!api_method_allowed(r, req->method)) {
+		server_respond_error(c, 405, api_allow[r],
+		    "method not allowed");
+		return;
+	}
+	writes = req->method == HTTP_M_POST || req->method == HTTP_M_PATCH;
+	class = r == ROUTE_METRICS ? AUTHZ_METRICS :
+	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
+	/* the rules in force now, also for connections older than them */
+	if (!authz_check(&w->conf->rules, &c->id, class,
+	    api_authz_method(req->method), req->path, NULL)) {
+		server_respond_error(c, 403, NULL, "not authorized");
+		return;
+	}
+	if (writes && !api_has_body(req)) {
+		server_respond_error(c, 411, NULL, "length required");
+		return;
+	}
+	if (req->content_length > HTTP_MAX_BODY) {
+		c->close_after = 1;
+		server_respond_error(c, 413, NULL, "request body too large");
+		return;
+	}
+	if (writes && http_content_type_ok(req->content_type) == -1) {
+		server_respond_error(c, 415, NULL,
+		    "content type must be application/json");
+		return;
+	}
+	if (api_has_body(req)) {
+		server_conn_resume(c);	/* api_request runs again */
+		return;
+	}
+	c->body_done = 1;
+	api_request(c);
+}
+
+void
+api_request(struct conn *c)
+{
+	struct http_request	*req = &c->req;
+	enum api_route		 r;
+	int64_t			 id = 0;
+
+	if (!c->body_done) {
+		api_head(c);
+		return;
+	}
+	r = api_route(req->path, &id);
+	switch (r) {
+	case ROUTE_METRICS:
+		c->wait = WAIT_METRICS;
+		c->reqid = ++c->w->nextreq;
+		if (worker_send_metrics(c->w, c) == -1) {
+			c->wait = WAIT_NONE;
+			server_respond_error(c, 503, NULL,
+			    "metrics unavailable");
+		}
+		break;
+	case ROUTE_TODOS:
+	case ROUTE_TODO:
+		if (req->method == HTTP_M_GET)
+			api_get(c, r, id);
+		else
+			api_write(c, r, id);
+		break;
+	default:
+		server_respond_error(c, 404, NULL, "no such path");
+		break;
+	}
+}
+
+void
+api_cache_ready(struct conn *c)
+{
+	int64_t	 id = 0;
+
+	api_get(c, api_route(c->req.path, &id), id);
+}
+
+/*
+ * The parent's answer to a write: u32 status, u64 seq, then for STORE_OK
+ * the item (i64 id, str task, u8 done).
+ */
+void
+api_store_reply(struct conn *c, struct ipc_msg *msg)
+{
+	uint32_t	 status;
+	uint64_t	 seq;
+	int64_t		 id;
+	const char	*task, *what;
+	uint8_t		 done;
+	struct buf	 b;
+	char		 loc[64];
+	int		 code;
+
+	if (ipc_get_u32(msg, &status) == -1 || ipc_get_u64(msg, &seq) == -1)
+		fatalx("%s: malformed store reply", __func__);
+	if (status == STORE_NOTFOUND) {
+		server_respond_error(c, 404, NULL, "no such TODO item");
+		return;
+	}
+	if (status != STORE_OK) {
+		server_respond_error(c, 500, NULL, "store failed");
+		return;
+	}
+	if (ipc_get_i64(msg, &id) == -1 || ipc_get_str(msg, &task) == -1 ||
+	    ipc_get_u8(msg, &done) == -1 || ipc_get_end(msg) == -1)
+		fatalx("%s: malformed store reply", __func__);
+	switch (c->req.method) {
+	case HTTP_M_POST:
+		what = "TODO item created";
+		code = 201;
+		break;
+	case HTTP_M_PATCH:
+		what = "TODO item updated";
+		code = 200;
+		break;
+	default:
+		what = "TODO item deleted";
+		code = 200;
+		break;
+	}
+	buf_init(&b, 0);
+	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, ",\"message\":");
+	json_add_string(&b, what, strlen(what));
+	buf_add_str(&b, ",\"todo\":");
+	json_add_todo(&b, id, task, strlen(task), done);
+	buf_add(&b, "}", 1);
+	snprintf(loc, sizeof(loc), "Location: /todo/%lld\r\n", (long long)id);
+	server_respond(c, code, code == 201 ? loc : NULL, &b);
+	buf_free(&b);
+}
+
+void
+api_metrics_reply(struct conn *c, struct ipc_msg *msg)
+{
+	const void	*p;
+	size_t		 n;
+	struct buf	 b;
+
+	if (ipc_get_data(msg, &p, &n) == -1 || ipc_get_end(msg) == -1)
+		fatalx("%s: malformed metrics reply", __func__);
+	buf_init(&b, 0);
+	buf_add(&b, p, n);
+	c->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	server_respond(c, 200, NULL, &b);
+	buf_free(&b);
+}

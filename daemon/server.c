@@ -1,0 +1,906 @@
+#define LIBBSD_OPENBSD_VIS
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <event.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <vis.h>
+
+#include <openssl/x509_vfy.h>
+#include <tls.h>
+
+#include "cache.h"
+#include "json.h"
+#include "log.h"
+#include "tlshook.h"
+#include "worker.h"
+
+#define SERVER_ACCEPT_BATCH	64
+#define SERVER_READ_MAX		(HTTP_MAX_HEAD + HTTP_MAX_BODY + 16384)
+#define SERVER_CLOSE_TIMEOUT	2	/* seconds for a close_notify */
+#define SERVER_STREAM_CHUNK	(64 * 1024)
+#define SERVER_OUT_KEEP		4096	/* keep smaller buffers when idle */
+
+static void	conn_io(int, short, void *);
+static void	conn_handshake(struct conn *);
+static void	conn_read(struct conn *);
+static void	conn_write(struct conn *);
+static void	conn_close(struct conn *);
+static void	conn_free(struct conn *);
+static int	conn_parse(struct conn *);
+static int	conn_body(struct conn *);
+static void	conn_request_done(struct conn *);
+static void	conn_kick(struct conn *);
+static void	server_log(struct conn *);
+
+int
+server_conn_cmp(struct conn *a, struct conn *b)
+{
+	return a->reqid < b->reqid ? -1 : a->reqid > b->reqid;
+}
+
+RB_GENERATE(conn_pending, conn, pending, server_conn_cmp);
+
+static time_t
+server_now(struct worker *w)
+{
+	struct timeval	 tv;
+
+	event_base_gettimeofday_cached(w->base, &tv);
+	return tv.tv_sec;
+}
+
+/* (Re)arm the connection's event for what, expiring at its deadline. */
+static void
+conn_want(struct conn *c, short what)
+{
+	struct timeval	 now, tv;
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	timersub(&c->deadline, &now, &tv);
+	if (tv.tv_sec < 0 || (tv.tv_sec == 0 && tv.tv_usec <= 0)) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 1;
+	}
+	if (event_initialized(&c->ev) && event_get_events(&c->ev) !=
+	    (what | EV_PERSIST)) {
+		event_del(&c->ev);
+		event_assign(&c->ev, c->w->base, c->fd, what | EV_PERSIST,
+		    conn_io, c);
+	} else if (!event_initialized(&c->ev))
+		event_assign(&c->ev, c->w->base, c->fd, what | EV_PERSIST,
+		    conn_io, c);
+	event_add(&c->ev, &tv);
+}
+
+static void
+conn_set_deadline(struct conn *c, int seconds)
+{
+	struct timeval	 now;
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	c->deadline = now;
+	c->deadline.tv_sec += seconds;
+}
+
+static void
+conn_unwant(struct conn *c)
+{
+	if (event_initialized(&c->ev))
+		event_del(&c->ev);
+}
+
+static void
+server_accept(int fd, short ev, void *arg)
+{
+	struct listener		*l = arg;
+	struct worker		*w = l->w;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	struct conn		*c;
+	char			 host[INET6_ADDRSTRLEN], serv[8];
+	int			 s, i;
+
+	for (i = 0; i < SERVER_ACCEPT_BATCH && w->accepting; i++) {
+		len = sizeof(ss);
+		s = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s == -1) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept on %s", l->name);
+				server_accept_pause(w, 1);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept on %s", l->name);
+			return;
+		}
+		if (w->nconns >= (int)w->conf->main.max_connections) {
+			/* A clean refusal: the client sees a close at once. */
+			w->ctr->conns_refused++;
+			close(s);
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(s);
+			continue;
+		}
+		c->w = w;
+		c->fd = s;
+		if (getnameinfo((struct sockaddr *)&ss, len, host,
+		    sizeof(host), serv, sizeof(serv),
+		    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			strlcpy(c->peer, "unknown", sizeof(c->peer));
+		else if (ss.ss_family == AF_INET6)
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%s", host,
+			    serv);
+		else
+			snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
+		if (tls_accept_socket(w->tls->server, &c->tls, s) == -1) {
+			log_warnx("peer=%s tls accept: %s", c->peer,
+			    tls_error(w->tls->server));
+			close(s);
+			free(c);
+			continue;
+		}
+		c->gen = w->tls;
+		c->gen->refs++;
+		c->state = CONN_HANDSHAKE;
+		buf_init(&c->in, SERVER_READ_MAX);
+		buf_init(&c->out, 0);
+		TAILQ_INSERT_TAIL(&w->conns, c, entry);
+		w->nconns++;
+		w->ctr->conns_open++;
+		w->ctr->conns_total++;
+		conn_set_deadline(c, w->conf->main.timeout_handshake);
+		conn_want(c, EV_READ);
+	}
+}
+
+static void
+server_accept_resume(int fd, short ev, void *arg)
+{
+	struct worker	*w = arg;
+
+	server_accept_pause(w, 0);
+}
+
+/* Stop (pause=1, for a second) or restart accepting on every listener. */
+void
+server_accept_pause(struct worker *w, int pause)
+{
+	struct listener	*l;
+	struct timeval	 tv = { 1, 0 };
+
+	if (w->conf == NULL)
+		return;
+	TAILQ_FOREACH(l, &w->conf->listeners, entry) {
+		if (pause)
+			event_del(&l->ev);
+		else if (!w->shutdown)
+			event_add(&l->ev, NULL);
+	}
+	if (pause && !w->shutdown)
+		event_base_once(w->base, -1, EV_TIMEOUT, server_accept_resume,
+		    w, &tv);
+}
+
+/*
+ * Switch from the listeners of the configuration in use (if any) to those
+ * of wc.  The old configuration closes its own descriptors when freed.
+ */
+void
+server_listeners_apply(struct worker *w, struct wconf *wc)
+{
+	struct listener	*l;
+
+	if (w->conf != NULL)
+		TAILQ_FOREACH(l, &w->conf->listeners, entry)
+			event_del(&l->ev);
+	TAILQ_FOREACH(l, &wc->listeners, entry) {
+		l->w = w;
+		event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST,
+		    server_accept, l);
+		if (!w->shutdown)
+			event_add(&l->ev, NULL);
+	}
+	w->accepting = !w->shutdown;
+}
+
+static enum met_hsfail
+server_hsfail_reason(struct conn *c, const char *err, char *why,
+    size_t whylen)
+{
+	const struct tlshook_verify	*v = tlshook_verify_last();
+	enum met_hsfail			 r;
+
+	if (c->w->sign_failed) {
+		snprintf(why, whylen, "keyholder signature failed");
+		return HSF_KEYHOLDER;
+	}
+	if (v->error != 0) {
+		switch (v->error) {
+		case X509_V_ERR_CERT_HAS_EXPIRED:
+			r = HSF_EXPIRED;
+			break;
+		case X509_V_ERR_CERT_NOT_YET_VALID:
+			r = HSF_NOT_YET_VALID;
+			break;
+		case X509_V_ERR_CERT_REVOKED:
+			r = HSF_REVOKED;
+			break;
+		case X509_V_ERR_INVALID_PURPOSE:
+			r = HSF_BAD_USAGE;
+			break;
+		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+			r = HSF_UNKNOWN_CA;
+			break;
+		default:
+			r = HSF_BAD_CERT;
+			break;
+		}
+		snprintf(why, whylen, "%s (certificate \"%s\")",
+		    X509_verify_cert_error_string(v->error), v->subject);
+		return r;
+	}
+	if (err == NULL)
+		err = "unknown error";
+	if (strstr(err, "peer did not return a certificate") != NULL) {
+		snprintf(why, whylen, "no client certificate");
+		return HSF_NO_CERT;
+	}
+	snprintf(why, whylen, "%s", err);
+	if (strstr(err, "EOF") != NULL || strstr(err, "eof") != NULL ||
+	    strstr(err, "reset") != NULL || strstr(err, "Broken pipe"))
+		return HSF_CLOSED;
+	if (strstr(err, "alert") != NULL)
+		return HSF_OTHER;
+	return HSF_PROTOCOL;
+}
+
+static int
+conn_identity(struct conn *c)
+{
+	const uint8_t	*pem;
+	struct buf	 b;
+	size_t		 len, n;
+	char		 err[256];
+
+	if ((pem = tls_peer_cert_chain_pem(c->tls, &len)) == NULL ||
+	    authz_identity_from_pem(&c->id, pem, len, err,
+	    sizeof(err)) == -1) {
+		log_warnx("peer=%s client certificate: %s", c->peer,
+		    pem == NULL ? "not available" : err);
+		return -1;
+	}
+	if (c->id.cn == NULL && (c->id.cn = strdup("")) == NULL)
+		return -1;
+	buf_init(&b, 0);
+	if (buf_add_str(&b, "{\"client\":") == -1 ||
+	    json_add_string(&b, c->id.cn, strlen(c->id.cn)) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	c->cnjson = (char *)b.data;
+	n = strlen(c->id.cn);
+	if ((c->cnlog = reallocarray(NULL, n + 1, 4)) == NULL)
+		return -1;
+	strnvis(c->cnlog, c->id.cn, n * 4 + 1, VIS_SAFE | VIS_CSTYLE |
+	    VIS_DQ);
+	return 0;
+}
+
+static void
+conn_handshake(struct conn *c)
+{
+	struct worker	*w = c->w;
+	char		 why[512];
+	int		 r;
+
+	tlshook_verify_reset();
+	w->sign_failed = 0;
+	r = tls_handshake(c->tls);
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
+		return;
+	}
+	if (r == -1) {
+		w->ctr->hsfail[server_hsfail_reason(c, tls_error(c->tls), why,
+		    sizeof(why))]++;
+		log_info("peer=%s tls handshake failed: %s", c->peer, why);
+		conn_free(c);
+		return;
+	}
+	w->ctr->handshakes++;
+	if (tls_conn_session_resumed(c->tls)) {
+		w->ctr->resumed++;
+		if (!tlsgen_resumed_ok(w->tls, c, why, sizeof(why))) {
+			w->ctr->hsfail[HSF_REVOKED]++;
+			log_info("peer=%s resumed session refused: %s",
+			    c->peer, why);
+			conn_close(c);
+			return;
+		}
+	}
+	if (conn_identity(c) == -1) {
+		w->ctr->hsfail[HSF_BAD_CERT]++;
+		conn_close(c);
+		return;
+	}
+	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer, c->cnlog,
+	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
+	c->state = CONN_READ;
+	conn_set_deadline(c, w->conf->main.timeout_idle);
+	conn_read(c);
+}
+
+/*
+ * Read what TLS has for us and act on it.  Every path that may free the
+ * connection (a response, an error) is a tail call: nothing here touches c
+ * after handing it on.
+ */
+static void
+conn_read(struct conn *c)
+{
+	struct worker	*w = c->w;
+	ssize_t		 n;
+	size_t		 room;
+	int		 i;
+
+	c->state = CONN_READ;
+	for (i = 0; i < 64; i++) {
+		if (conn_parse(c))
+			return;
+		room = SERVER_READ_MAX - c->in.len;
+		if (room > w->scratchlen)
+			room = w->scratchlen;
+		if (room == 0) {
+			c->close_after = 1;
+			server_respond_error(c, 413, NULL,
+			    "request too large");
+			return;
+		}
+		n = tls_read(c->tls, w->scratch, room);
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+			conn_want(c, n == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
+			return;
+		}
+		if (n == -1) {
+			log_debug("peer=%s read: %s", c->peer,
+			    tls_error(c->tls));
+			conn_free(c);
+			return;
+		}
+		if (n == 0) {
+			conn_close(c);
+			return;
+		}
+		if (buf_add(&c->in, w->scratch, n) == -1) {
+			c->close_after = 1;
+			server_respond_error(c, 413, NULL,
+			    "request too large");
+			return;
+		}
+	}
+	/* a fast client: let the others have a turn */
+	conn_kick(c);
+}
+
+/*
+ * Make progress on the request in c->in.  Returns 1 when the connection
+ * was handed on (to the API, or to an error response): the caller must not
+ * touch it again.  Returns 0 when more bytes are needed.
+ */
+static int
+conn_parse(struct conn *c)
+{
+	size_t	 consumed;
+	int	 r, status;
+
+	if (c->in.len == 0)
+		return 0;
+	if (!c->inreq) {
+		c->inreq = 1;
+		conn_set_deadline(c, c->w->conf->main.timeout_request);
+		conn_want(c, EV_READ);
+	}
+	if (c->reading_body)
+		return conn_body(c);
+	if (c->have_head)
+		return 0;
+	r = http_parse_head(&c->hp, (char *)c->in.data, c->in.len,
+	    &c->req, &consumed, &status);
+	if (r == HTTP_PARSE_MORE)
+		return 0;
+	if (r == HTTP_PARSE_ERROR) {
+		c->close_after = 1;
+		server_respond_error(c, status, NULL, NULL);
+		return 1;
+	}
+	buf_consume(&c->in, consumed);
+	c->have_head = 1;
+	c->state = CONN_WAIT;
+	api_request(c);
+	return 1;
+}
+
+/*
+ * The API wants the request body (called from api.c, as a tail call): set
+ * up reading it, answer Expect: 100-continue, and carry on from the event
+ * loop.
+ */
+void
+server_conn_resume(struct conn *c)
+{
+	struct http_request	*req = &c->req;
+
+	c->reading_body = 1;
+	c->bodylen = 0;
+	if (req->chunked) {
+		http_chunked_init(&c->chunk);
+		if ((c->body = malloc(HTTP_MAX_BODY)) == NULL) {
+			c->close_after = 1;
+			server_respond_error(c, 500, NULL, "out of memory");
+			return;
+		}
+	} else
+		c->bodyneed = req->content_length > 0 ?
+		    (size_t)req->content_length : 0;
+	/* 100 Continue only when the body has not begun to arrive. */
+	if (req->expect_continue && req->version == 11 && c->in.len == 0) {
+		c->sent_continue = 1;
+		buf_add_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		c->state = CONN_WRITE;
+		conn_write(c);
+		return;
+	}
+	c->state = CONN_READ;
+	conn_kick(c);
+}
+
+/* Returns 1 when the connection was handed on, 0 when more is needed. */
+static int
+conn_body(struct conn *c)
+{
+	size_t	 consumed;
+	int	 r, status;
+
+	if (c->req.chunked) {
+		r = http_chunked_feed(&c->chunk, (char *)c->in.data,
+		    c->in.len, &consumed, c->body, &c->bodylen,
+		    HTTP_MAX_BODY, &status);
+		if (r == HTTP_PARSE_ERROR) {
+			c->close_after = 1;
+			server_respond_error(c, status, NULL,
+			    status == 413 ? "request body too large" :
+			    "bad chunked encoding");
+			return 1;
+		}
+		buf_consume(&c->in, consumed);
+		if (r == HTTP_PARSE_MORE)
+			return 0;
+	} else {
+		if (c->in.len < c->bodyneed)
+			return 0;
+		if ((c->body = malloc(c->bodyneed + 1)) == NULL) {
+			c->close_after = 1;
+			server_respond_error(c, 500, NULL, "out of memory");
+			return 1;
+		}
+		memcpy(c->body, c->in.data, c->bodyneed);
+		c->body[c->bodyneed] = '\0';
+		c->bodylen = c->bodyneed;
+		buf_consume(&c->in, c->bodyneed);
+	}
+	c->reading_body = 0;
+	c->body_done = 1;
+	c->state = CONN_WAIT;
+	api_request(c);
+	return 1;
+}
+
+static const char *
+server_date(struct worker *w)
+{
+	time_t		 now = server_now(w);
+	struct tm	 tm;
+
+	if (now != w->datetime) {
+		w->datetime = now;
+		gmtime_r(&now, &tm);
+		strftime(w->date, sizeof(w->date),
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	}
+	return w->date;
+}
+
+static void
+server_count(struct conn *c)
+{
+	int	 m, s;
+
+	switch (c->req.method) {
+	case HTTP_M_GET:
+		m = MET_M_GET;
+		break;
+	case HTTP_M_POST:
+		m = MET_M_POST;
+		break;
+	case HTTP_M_PATCH:
+		m = MET_M_PATCH;
+		break;
+	case HTTP_M_DELETE:
+		m = MET_M_DELETE;
+		break;
+	default:
+		m = MET_M_OTHER;
+		break;
+	}
+	if ((s = met_status_index(c->status)) >= 0)
+		c->w->ctr->requests[m][s]++;
+}
+
+static void
+server_log(struct conn *c)
+{
+	const char	*target = c->req.target ? c->req.target : "-";
+
+	/* The target is printable ASCII (the parser saw to it). */
+	log_info("peer=%s cn=\"%s\" \"%s %.200s%s HTTP/1.%d\" %d %zu", c->peer,
+	    c->cnlog ? c->cnlog : "", c->req.method_name[0] ?
+	    c->req.method_name : "-", target, strlen(target) > 200 ? "..." : "",
+	    c->req.version == 10 ? 0 : 1, c->status, c->bodysize);
+}
+
+/* Status line and headers; body_len < 0: chunked or until close. */
+static void
+server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
+{
+	struct worker	*w = c->w;
+	int		 keep;
+
+	if (w->shutdown || c->req.version == 0)
+		c->close_after = 1;
+	keep = c->req.keep_alive && !c->close_after;
+	if (!keep)
+		c->close_after = 1;
+	c->status = status;
+	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+	    "Content-Type: %s\r\n", status, http_status_text(status),
+	    server_date(w), c->ctype ? c->ctype : "application/json");
+	if (bodylen >= 0)
+		buf_printf(&c->out, "Content-Length: %zd\r\n", bodylen);
+	else if (c->streaming == 1)
+		buf_add_str(&c->out, "Transfer-Encoding: chunked\r\n");
+	if (extra != NULL)
+		buf_add_str(&c->out, extra);
+	if (!keep)
+		buf_add_str(&c->out, "Connection: close\r\n");
+	else if (c->req.version == 10)
+		buf_add_str(&c->out, "Connection: keep-alive\r\n");
+	buf_add(&c->out, "\r\n", 2);
+}
+
+/* Queue a complete response; extra holds further header lines. */
+void
+server_respond(struct conn *c, int status, const char *extra,
+    const struct buf *body)
+{
+	size_t	 len = body ? body->len : 0;
+
+	/* A request body we did not read would be taken for the next one. */
+	if (c->reading_body || (c->have_head && !c->body_done &&
+	    (c->req.content_length > 0 || c->req.chunked)))
+		c->close_after = 1;
+	if (c->streaming == 2)
+		c->close_after = 1;	/* HTTP/1.0: the close ends the body */
+	c->bodysize = 0;
+	server_head(c, status, extra, c->streaming ? -1 : (ssize_t)len);
+	if (c->streaming)
+		server_stream_todos(c);
+	else if (len > 0) {
+		buf_add(&c->out, body->data, len);
+		c->bodysize = len;
+	}
+	server_count(c);
+	c->state = CONN_WRITE;
+	conn_write(c);
+}
+
+void
+server_respond_error(struct conn *c, int status, const char *extra,
+    const char *msg)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	json_add_error(&b, msg ? msg : http_status_text(status));
+	server_respond(c, status, extra, &b);
+	buf_free(&b);
+}
+
+/*
+ * GET /todo for a list too long to render at once: the body goes out in
+ * chunks taken from the cache with a cursor (the id last sent), so memory
+ * stays bounded and no item is copied twice.  An item changed while the
+ * response streams shows its state at the time its chunk is made.
+ * streaming: 1 chunked (HTTP/1.1), 2 delimited by the close (HTTP/1.0).
+ */
+void
+server_stream_todos(struct conn *c)
+{
+	struct cache		*cache = &c->w->cache;
+	struct cache_item	*it;
+	size_t			 hdr = 0, before;
+	char			 hex[16];
+	int			 last = 0;
+
+	if (c->streaming == 0)
+		return;
+	if (c->streaming == 1) {
+		/* leading zeros are fine in a chunk size: patched below */
+		hdr = c->out.len;
+		buf_add(&c->out, "00000000\r\n", 10);
+	}
+	before = c->out.len;
+	if (c->cursor < 0) {
+		buf_add_str(&c->out, c->cnjson);
+		buf_add_str(&c->out, ",\"todos\":[");
+		c->cursor = 0;
+		it = cache_first(cache);
+	} else
+		it = cache_after(cache, c->cursor);
+	for (; it != NULL && c->out.len - before < SERVER_STREAM_CHUNK;
+	    it = cache_after(cache, it->id)) {
+		if (c->cursor > 0)
+			buf_add(&c->out, ",", 1);
+		buf_add(&c->out, it->json, it->len);
+		c->cursor = it->id;
+	}
+	if (it == NULL) {
+		buf_add(&c->out, "]}", 2);
+		last = 1;
+	}
+	c->bodysize += c->out.len - before;
+	if (c->streaming == 1) {
+		snprintf(hex, sizeof(hex), "%08zx", c->out.len - before);
+		memcpy(c->out.data + hdr, hex, 8);
+		buf_add(&c->out, "\r\n", 2);
+		if (last)
+			buf_add(&c->out, "0\r\n\r\n", 5);
+	}
+	if (last)
+		c->streaming = 0;
+}
+
+static void
+conn_write(struct conn *c)
+{
+	ssize_t	 n;
+
+	for (;;) {
+		while (c->outoff < c->out.len) {
+			n = tls_write(c->tls, c->out.data + c->outoff,
+			    c->out.len - c->outoff);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				/* a slow reader gets the idle timeout */
+				conn_set_deadline(c,
+				    c->w->conf->main.timeout_idle);
+				conn_want(c, n == TLS_WANT_POLLIN ?
+				    EV_READ : EV_WRITE);
+				return;
+			}
+			if (n == -1) {
+				log_debug("peer=%s write: %s", c->peer,
+				    tls_error(c->tls));
+				conn_free(c);
+				return;
+			}
+			c->outoff += n;
+			c->w->ctr->bytes_out += n;
+		}
+		c->outoff = 0;
+		c->out.len = 0;
+		if (c->streaming == 0)
+			break;
+		server_stream_todos(c);
+	}
+	if (c->out.size > SERVER_OUT_KEEP)
+		buf_free(&c->out);
+	if (c->reading_body) {
+		/* that was 100 Continue; now the body */
+		c->state = CONN_READ;
+		conn_kick(c);
+		return;
+	}
+	server_log(c);
+	conn_request_done(c);
+}
+
+/* The response is out: close, or go back to reading the next request. */
+static void
+conn_request_done(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	c->requests++;
+	if (c->close_after) {
+		conn_close(c);
+		return;
+	}
+	http_request_clear(&c->req);
+	http_parser_reset(&c->hp);
+	free(c->body);
+	c->body = NULL;
+	c->bodylen = c->bodyneed = 0;
+	c->have_head = c->reading_body = c->sent_continue = 0;
+	c->body_done = c->inreq = 0;
+	c->status = 0;
+	c->bodysize = 0;
+	c->ctype = NULL;
+	c->streaming = 0;
+	c->wait = WAIT_NONE;
+	if (c->in.len == 0 && c->in.size > SERVER_OUT_KEEP)
+		buf_free(&c->in);
+	c->state = CONN_READ;
+	conn_set_deadline(c, w->conf->main.timeout_idle);
+	if (c->in.len > 0)
+		conn_kick(c);		/* a pipelined request */
+	else
+		conn_want(c, EV_READ);
+}
+
+/* Continue reading from the event loop rather than recursing. */
+static void
+conn_kick(struct conn *c)
+{
+	conn_want(c, EV_READ);
+	event_active(&c->ev, EV_READ, 1);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	int	 r;
+
+	if (c->state != CONN_CLOSE) {
+		c->state = CONN_CLOSE;
+		conn_set_deadline(c, SERVER_CLOSE_TIMEOUT);
+	}
+	r = tls_close(c->tls);
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	conn_unwant(c);
+	if (c->status != 0 && c->state == CONN_WRITE)
+		server_log(c);		/* the response did not get out */
+	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)
+		RB_REMOVE(conn_pending, &w->waiting, c);
+	if (c->wait == WAIT_CACHE)
+		TAILQ_REMOVE(&w->cachewait, c, entry);
+	else
+		TAILQ_REMOVE(&w->conns, c, entry);
+	tls_free(c->tls);
+	close(c->fd);
+	tlsgen_unref(c->gen);
+	http_request_clear(&c->req);
+	authz_identity_clear(&c->id);
+	free(c->cnjson);
+	free(c->cnlog);
+	free(c->body);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+	w->nconns--;
+	w->ctr->conns_open--;
+	if (w->shutdown && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+conn_timeout(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		w->ctr->hsfail[HSF_TIMEOUT]++;
+		log_info("peer=%s tls handshake failed: timeout", c->peer);
+		conn_free(c);
+		break;
+	case CONN_READ:
+		if (c->inreq) {
+			c->close_after = 1;
+			server_respond_error(c, 408, NULL,
+			    "request not received in time");
+		} else
+			conn_close(c);
+		break;
+	case CONN_WAIT:
+		conn_unwant(c);		/* the parent, not the client, is late */
+		break;
+	case CONN_WRITE:
+	case CONN_CLOSE:
+		conn_free(c);
+		break;
+	}
+}
+
+static void
+conn_io(int fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (ev & EV_TIMEOUT) {
+		conn_timeout(c);
+		return;
+	}
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_handshake(c);
+		break;
+	case CONN_READ:
+		conn_read(c);
+		break;
+	case CONN_WRITE:
+		conn_write(c);
+		break;
+	case CONN_CLOSE:
+		conn_close(c);
+		break;
+	case CONN_WAIT:
+		conn_unwant(c);
+		break;
+	}
+}
+
+/*
+ * Graceful stop: no new connections; idle ones close now; the others close
+ * after their current response.  The worker exits when none are left.
+ */
+void
+server_shutdown(struct worker *w)
+{
+	struct conn	*c, *next;
+	struct listener	*l;
+
+	w->shutdown = 1;
+	w->accepting = 0;
+	if (w->conf != NULL)
+		TAILQ_FOREACH(l, &w->conf->listeners, entry)
+			event_del(&l->ev);
+	TAILQ_FOREACH_SAFE(c, &w->conns, entry, next) {
+		if ((c->state == CONN_READ && !c->inreq) ||
+		    c->state == CONN_HANDSHAKE)
+			conn_free(c);
+		else
+			c->close_after = 1;
+	}
+	TAILQ_FOREACH(c, &w->cachewait, entry)
+		c->close_after = 1;
+	if (w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}

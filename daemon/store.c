@@ -1,0 +1,346 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+
+#define STORE_SCHEMA_VERSION	1
+
+/*
+ * created_by/updated_by keep the client CN of who made and last changed an
+ * item, with times, for the log and later use; the API's todo object stays
+ * {id, task, done}.  AUTOINCREMENT: ids are never reused, even after the
+ * highest item is deleted.
+ */
+static const char *store_schema =
+	"CREATE TABLE IF NOT EXISTS todo ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" task TEXT NOT NULL,"
+	" done INTEGER NOT NULL CHECK (done IN (0, 1)),"
+	" created_by TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_by TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);";
+
+enum {
+	ST_INSERT, ST_UPDATE, ST_DELETE, ST_ALL, ST_COUNT,
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_MAX
+};
+
+static const char *store_sql[ST_MAX] = {
+	[ST_INSERT] = "INSERT INTO todo (task, done, created_by, created_at,"
+	    " updated_by, updated_at) VALUES (?1, ?2, ?3, ?4, ?3, ?4)"
+	    " RETURNING id, task, done",
+	[ST_UPDATE] = "UPDATE todo SET"
+	    " task = CASE WHEN ?2 THEN ?3 ELSE task END,"
+	    " done = CASE WHEN ?4 THEN ?5 ELSE done END,"
+	    " updated_by = ?6, updated_at = ?7"
+	    " WHERE id = ?1 RETURNING id, task, done",
+	[ST_DELETE] = "DELETE FROM todo WHERE id = ?1 RETURNING id, task, done",
+	[ST_ALL] = "SELECT id, task, done FROM todo ORDER BY id",
+	[ST_COUNT] = "SELECT count(*) FROM todo",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+};
+
+struct store {
+	sqlite3		*db;
+	sqlite3_stmt	*st[ST_MAX];
+	char		*path;
+};
+
+static int
+store_exec(struct store *s, const char *sql)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_warnx("%s: %s", s->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_migrate(struct store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt	*st;
+	int		 version = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: schema version %d is newer than "
+		    "this todod (%d)", s->path, version,
+		    STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (store_exec(s, "BEGIN") == -1 ||
+	    store_exec(s, store_schema) == -1 ||
+	    store_exec(s, "PRAGMA user_version = 1") == -1 ||
+	    store_exec(s, "COMMIT") == -1)
+		goto sqlfail;
+	return 0;
+ sqlfail:
+	snprintf(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/* Open or create the database; err gets "PATH: what" on failure. */
+struct store *
+store_open(const char *path, char *err, size_t errlen)
+{
+	struct store	*s;
+	int		 i, rc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(s);
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, s->db ?
+		    sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	/*
+	 * WAL with synchronous=FULL syncs the log at every commit: an
+	 * acknowledged write survives a crash of the process or the machine.
+	 */
+	if (store_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
+	    store_exec(s, "PRAGMA synchronous=FULL") == -1 ||
+	    store_exec(s, "PRAGMA foreign_keys=ON") == -1) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (store_migrate(s, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < ST_MAX; i++) {
+		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", path,
+			    sqlite3_errmsg(s->db));
+			goto fail;
+		}
+	}
+	return s;
+ fail:
+	store_close(s);
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	int	 i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	if (s->db != NULL)
+		sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+const char *
+store_error(struct store *s)
+{
+	return sqlite3_errmsg(s->db);
+}
+
+static int
+store_step_done(struct store *s, int which)
+{
+	sqlite3_stmt	*st = s->st[which];
+	int		 rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The item in *out stays valid until the next call on this store: the
+ * RETURNING row is finished (and the statement reset) on the next call.
+ */
+static void
+store_finish(struct store *s)
+{
+	sqlite3_reset(s->st[ST_INSERT]);
+	sqlite3_reset(s->st[ST_UPDATE]);
+	sqlite3_reset(s->st[ST_DELETE]);
+}
+
+int
+store_begin(struct store *s)
+{
+	return store_step_done(s, ST_BEGIN);
+}
+
+int
+store_commit(struct store *s)
+{
+	store_finish(s);
+	if (store_step_done(s, ST_COMMIT) == -1) {
+		store_rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_rollback(struct store *s)
+{
+	store_finish(s);
+	if (sqlite3_get_autocommit(s->db))
+		return;
+	store_step_done(s, ST_ROLLBACK);
+}
+
+/*
+ * Step a statement with RETURNING id, task, done.  Returns 0 with *out
+ * filled (the statement is left on its row for the caller to read out and
+ * then reset), 1 when no row matched, -1 on error.
+ */
+static int
+store_step_item(struct store *s, sqlite3_stmt *st, struct store_item *out)
+{
+	int	 rc;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
+		sqlite3_reset(st);
+		return -1;
+	}
+	out->id = sqlite3_column_int64(st, 0);
+	out->task = (const char *)sqlite3_column_text(st, 1);
+	out->tasklen = sqlite3_column_bytes(st, 1);
+	out->done = sqlite3_column_int(st, 2);
+	if (out->task == NULL)
+		out->task = "";
+	return 0;
+}
+
+int
+store_create(struct store *s, const char *cn, const char *task,
+    size_t tasklen, int done, struct store_item *out)
+{
+	sqlite3_stmt	*st = s->st[ST_INSERT];
+	int		 r;
+
+	store_finish(s);
+	sqlite3_bind_text(st, 1, task, tasklen, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, done ? 1 : 0);
+	sqlite3_bind_text(st, 3, cn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	r = store_step_item(s, st, out);
+	sqlite3_clear_bindings(st);
+	return r == 0 ? 0 : -1;
+}
+
+int
+store_update(struct store *s, int64_t id, const char *cn, uint32_t mask,
+    const char *task, size_t tasklen, int done, struct store_item *out)
+{
+	sqlite3_stmt	*st = s->st[ST_UPDATE];
+	int		 r;
+
+	store_finish(s);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, (mask & STORE_SET_TASK) != 0);
+	if (mask & STORE_SET_TASK)
+		sqlite3_bind_text(st, 3, task, tasklen, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int(st, 4, (mask & STORE_SET_DONE) != 0);
+	sqlite3_bind_int(st, 5, done ? 1 : 0);
+	sqlite3_bind_text(st, 6, cn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, time(NULL));
+	r = store_step_item(s, st, out);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int
+store_delete(struct store *s, int64_t id, const char *cn,
+    struct store_item *out)
+{
+	sqlite3_stmt	*st = s->st[ST_DELETE];
+	int		 r;
+
+	store_finish(s);
+	sqlite3_bind_int64(st, 1, id);
+	r = store_step_item(s, st, out);
+	if (r == 0)
+		log_debug("todo %lld deleted by \"%s\"", (long long)id, cn);
+	return r;
+}
+
+/* Every item in id order; stops when fn returns non-zero. */
+int
+store_foreach(struct store *s, store_iter_fn fn, void *arg)
+{
+	sqlite3_stmt		*st = s->st[ST_ALL];
+	struct store_item	 item;
+	int			 rc, r = 0;
+
+	store_finish(s);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		item.id = sqlite3_column_int64(st, 0);
+		item.task = (const char *)sqlite3_column_text(st, 1);
+		item.tasklen = sqlite3_column_bytes(st, 1);
+		item.done = sqlite3_column_int(st, 2);
+		if (item.task == NULL)
+			item.task = "";
+		if ((r = fn(arg, &item)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return r;
+}
+
+int64_t
+store_count(struct store *s)
+{
+	sqlite3_stmt	*st = s->st[ST_COUNT];
+	int64_t		 n = -1;
+
+	store_finish(s);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}

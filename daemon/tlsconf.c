@@ -1,0 +1,161 @@
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <tls.h>
+
+#include "log.h"
+#include "tlshook.h"
+#include "worker.h"
+
+/*
+ * Build the libtls server for one configuration generation.  The key given
+ * to libtls is the keyholder reference (a public key and a key id): the
+ * khprov provider forwards every signature to the keyholder.
+ */
+struct tlsgen *
+tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
+{
+	struct tlsgen		*g;
+	struct tls_config	*cfg;
+	BIO			*bio;
+	uint8_t			 sid[16];
+	int			 i, hooks = tlshook_ctx_count();
+
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (cfg = tls_config_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(g);
+		return NULL;
+	}
+	g->refs = 1;
+	g->gen = wc->gen;
+	g->config = cfg;
+	if (tls_config_set_protocols(cfg, wc->main.protocols) == -1 ||
+	    (wc->ciphers != NULL &&
+	    tls_config_set_ciphers(cfg, wc->ciphers) == -1) ||
+	    tls_config_set_dheparams(cfg, "auto") == -1 ||
+	    tls_config_set_keypair_mem(cfg, wc->cert.data, wc->cert.len,
+	    wc->keyref.data, wc->keyref.len) == -1 ||
+	    tls_config_set_ca_mem(cfg, wc->ca.data, wc->ca.len) == -1 ||
+	    (wc->crl.len > 0 &&
+	    tls_config_set_crl_mem(cfg, wc->crl.data, wc->crl.len) == -1)) {
+		snprintf(err, errlen, "tls configuration: %s",
+		    tls_config_error(cfg));
+		goto fail;
+	}
+	tls_config_verify_client(cfg);
+	if (wc->main.session_lifetime > 0) {
+		/*
+		 * The session id context names the policy: a ticket made
+		 * under another CA, CRL or rule set does not resume.
+		 */
+		memset(sid, 0, sizeof(sid));
+		memcpy(sid, "todod", 5);
+		memcpy(sid + 8, &policy, sizeof(policy));
+		if (tls_config_set_session_lifetime(cfg,
+		    wc->main.session_lifetime) == -1 ||
+		    tls_config_set_session_id(cfg, sid, sizeof(sid)) == -1) {
+			snprintf(err, errlen, "tls sessions: %s",
+			    tls_config_error(cfg));
+			goto fail;
+		}
+		for (i = 0; i < wc->ntickets; i++)
+			if (tlsgen_add_ticket(g, &wc->tickets[i]) == -1) {
+				snprintf(err, errlen, "ticket key: %s",
+				    tls_config_error(cfg));
+				goto fail;
+			}
+	}
+	if ((g->server = tls_server()) == NULL ||
+	    tls_configure(g->server, cfg) == -1) {
+		snprintf(err, errlen, "tls_configure: %s", g->server ?
+		    tls_error(g->server) : "out of memory");
+		goto fail;
+	}
+	if (tlshook_ctx_count() == hooks)
+		log_warnx("libssl hooks not active: no session resumption, "
+		    "no certificate failure reasons");
+	if (wc->crl.len > 0) {
+		if ((bio = BIO_new_mem_buf(wc->crl.data, wc->crl.len)) != NULL)
+			g->crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (g->crl == NULL) {
+			snprintf(err, errlen, "CRL does not parse");
+			goto fail;
+		}
+	}
+	return g;
+ fail:
+	tlsgen_unref(g);
+	return NULL;
+}
+
+void
+tlsgen_unref(struct tlsgen *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	tls_free(g->server);
+	tls_config_free(g->config);
+	X509_CRL_free(g->crl);
+	free(g);
+}
+
+int
+tlsgen_add_ticket(struct tlsgen *g, const struct proto_ticket_key *k)
+{
+	uint8_t	 key[PROTO_TICKET_KEY_SIZE];
+	int	 r;
+
+	/* libtls takes a non-const key. */
+	memcpy(key, k->key, sizeof(key));
+	r = tls_config_add_ticket_key(g->config, k->keyrev, key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	return r;
+}
+
+/*
+ * A resumed session skipped certificate verification: check the leaf
+ * against the current CRL and its validity, so that a ticket does not
+ * outlive a revocation or an expiry.
+ */
+int
+tlsgen_resumed_ok(struct tlsgen *cur, struct conn *c, char *why,
+    size_t whylen)
+{
+	const uint8_t	*pem;
+	size_t		 len;
+	X509		*x = NULL;
+	X509_REVOKED	*rev;
+	BIO		*bio;
+	int		 ok = 0;
+
+	if ((pem = tls_peer_cert_chain_pem(c->tls, &len)) == NULL ||
+	    (bio = BIO_new_mem_buf(pem, len)) == NULL) {
+		snprintf(why, whylen, "no peer certificate in session");
+		return 0;
+	}
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (x == NULL) {
+		snprintf(why, whylen, "peer certificate does not parse");
+		return 0;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+		snprintf(why, whylen, "certificate has expired");
+	else if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
+		snprintf(why, whylen, "certificate is not yet valid");
+	else if (cur->crl != NULL && X509_CRL_get0_by_serial(cur->crl, &rev,
+	    X509_get0_serialNumber(x)) == 1)
+		snprintf(why, whylen, "certificate revoked");
+	else
+		ok = 1;
+	X509_free(x);
+	return ok;
+}

@@ -1,0 +1,120 @@
+#include <dlfcn.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "log.h"
+#include "tlshook.h"
+
+/* Hidden by OPENSSL_NO_DEPRECATED; the value is part of the 3.x ABI. */
+#ifndef SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB
+#define SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB	72
+#endif
+
+typedef int (*ticket_cb_t)(SSL *, unsigned char *, unsigned char *,
+    EVP_CIPHER_CTX *, HMAC_CTX *, int);
+typedef int (*verify_cb_t)(X509_STORE_CTX *, void *);
+typedef long (*callback_ctrl_t)(SSL_CTX *, int, void (*)(void));
+typedef void (*set_verify_t)(SSL_CTX *, verify_cb_t, void *);
+
+/* libretls installs the same two functions on every context it makes. */
+static ticket_cb_t		 tlshook_ticket_orig;
+static verify_cb_t		 tlshook_verify_orig;
+static struct tlshook_verify	 tlshook_last;
+static int			 tlshook_nctx;
+
+long	SSL_CTX_callback_ctrl(SSL_CTX *, int, void (*)(void));
+void	SSL_CTX_set_cert_verify_callback(SSL_CTX *, verify_cb_t, void *);
+
+static void *
+tlshook_next(const char *name)
+{
+	void	*fn;
+
+	if ((fn = dlvsym(RTLD_NEXT, name, "OPENSSL_3.0.0")) == NULL &&
+	    (fn = dlsym(RTLD_NEXT, name)) == NULL)
+		fatalx("%s: cannot find libssl's %s", __func__, name);
+	return fn;
+}
+
+static int
+tlshook_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx, int enc)
+{
+	int	 r;
+
+	r = tlshook_ticket_orig(ssl, name, iv, ectx, hctx, enc);
+	if (enc == 1 && r == 0)
+		return 1;
+	return r;
+}
+
+static int
+tlshook_verify(X509_STORE_CTX *xctx, void *arg)
+{
+	X509	*cert;
+	int	 r;
+
+	r = tlshook_verify_orig(xctx, arg);
+	if (r != 1) {
+		tlshook_last.error = X509_STORE_CTX_get_error(xctx);
+		tlshook_last.depth = X509_STORE_CTX_get_error_depth(xctx);
+		tlshook_last.subject[0] = '\0';
+		if ((cert = X509_STORE_CTX_get_current_cert(xctx)) != NULL)
+			X509_NAME_oneline(X509_get_subject_name(cert),
+			    tlshook_last.subject,
+			    sizeof(tlshook_last.subject));
+	}
+	return r;
+}
+
+long
+SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
+{
+	static callback_ctrl_t	 next;
+
+	if (next == NULL)
+		next = (callback_ctrl_t)tlshook_next(__func__);
+	if (cmd == SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB && fp != NULL) {
+		tlshook_ticket_orig = (ticket_cb_t)fp;
+		fp = (void (*)(void))tlshook_ticket;
+	}
+	return next(ctx, cmd, fp);
+}
+
+void
+SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
+{
+	static set_verify_t	 next;
+
+	if (next == NULL)
+		next = (set_verify_t)tlshook_next(__func__);
+	if (cb != NULL) {
+		tlshook_verify_orig = cb;
+		cb = tlshook_verify;
+	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	tlshook_nctx++;
+	next(ctx, cb, arg);
+}
+
+void
+tlshook_verify_reset(void)
+{
+	memset(&tlshook_last, 0, sizeof(tlshook_last));
+}
+
+const struct tlshook_verify *
+tlshook_verify_last(void)
+{
+	return &tlshook_last;
+}
+
+/* How many contexts were adjusted: the worker checks the hook is live. */
+int
+tlshook_ctx_count(void)
+{
+	return tlshook_nctx;
+}

@@ -1,0 +1,29 @@
+/*
+ * Two fixes to libretls (Debian's libtls on OpenSSL 3), made by
+ * interposing the libssl calls it makes while configuring a server:
+ *
+ * 1. Its session ticket callback returns 0 after setting up the ticket
+ *    keys; OpenSSL 3 reads 0 as "issue no ticket", so
+ *    tls_config_add_ticket_key() never gave a resumable session.  The
+ *    wrapper maps that 0 to 1 for new tickets.
+ * 2. It reports why a client certificate failed verification only on the
+ *    shared server context, and has no way to set SSL_MODE_RELEASE_BUFFERS.
+ *    The verify wrapper records the X.509 error of the failing certificate
+ *    for the connection being handshaken (workers are single-threaded), and
+ *    the SSL_CTX seen here gets the mode and a disabled session-id cache
+ *    (resumption goes through tickets, which work across workers).
+ */
+#ifndef TODOD_TLSHOOK_H
+#define TODOD_TLSHOOK_H
+
+struct tlshook_verify {
+	int	 error;		/* X509_V_ERR_*; 0: none recorded */
+	int	 depth;
+	char	 subject[256];
+};
+
+void	tlshook_verify_reset(void);
+const struct tlshook_verify *tlshook_verify_last(void);
+int	tlshook_ctx_count(void);
+
+#endif

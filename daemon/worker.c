@@ -1,0 +1,597 @@
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <tls.h>
+
+#include "authz.h"
+#include "khprov.h"
+#include "log.h"
+#include "proto.h"
+#include "sandbox.h"
+#include "worker.h"
+
+#define WORKER_SCRATCH	(64 * 1024)
+
+static struct worker	*worker_self;	/* for the log sink only */
+static struct shm_state	 worker_nostate;
+
+static void	worker_parent_io(int, short, void *);
+static void	worker_dispatch_parent(struct worker *, struct ipc_msg *);
+
+/* Children forward log lines to the parent, which owns syslog. */
+static void
+worker_log_sink(int pri, const char *line)
+{
+	struct worker	*w = worker_self;
+	struct ipc_wbuf	*wb;
+
+	char		 full[2200];
+
+	if (w == NULL || (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 64)) ==
+	    NULL)
+		return;
+	snprintf(full, sizeof(full), "%s: %s", log_getprocname(), line);
+	ipc_add_u32(wb, pri);
+	ipc_add_str(wb, full);
+	if (ipc_send(&w->parent, wb, -1) == 0)
+		worker_parent_flush(w);
+}
+
+void
+worker_parent_flush(struct worker *w)
+{
+	short	 want;
+
+	if (ipc_flush(&w->parent) == -1 && errno != EAGAIN)
+		return;		/* the read side sees the end */
+	want = EV_READ | (ipc_queued(&w->parent) > 0 ? EV_WRITE : 0);
+	if (want == w->parent_events)
+		return;
+	event_del(&w->parent_ev);
+	event_assign(&w->parent_ev, w->base, w->parent.fd, want | EV_PERSIST,
+	    worker_parent_io, w);
+	event_add(&w->parent_ev, NULL);
+	w->parent_events = want;
+}
+
+int
+worker_send_store(struct worker *w, struct conn *c, struct ipc_wbuf *wb)
+{
+	if (ipc_send(&w->parent, wb, -1) == -1)
+		return -1;
+	c->state = CONN_WAIT;
+	RB_INSERT(conn_pending, &w->waiting, c);
+	worker_parent_flush(w);
+	return 0;
+}
+
+int
+worker_send_metrics(struct worker *w, struct conn *c)
+{
+	if (ipc_compose(&w->parent, IMSG_METRICS_REQ, c->reqid, -1, NULL,
+	    0) == -1)
+		return -1;
+	c->state = CONN_WAIT;
+	RB_INSERT(conn_pending, &w->waiting, c);
+	worker_parent_flush(w);
+	return 0;
+}
+
+static struct conn *
+worker_pending_take(struct worker *w, uint32_t reqid)
+{
+	struct conn	 key, *c;
+
+	key.reqid = reqid;
+	if ((c = RB_FIND(conn_pending, &w->waiting, &key)) != NULL) {
+		RB_REMOVE(conn_pending, &w->waiting, c);
+		c->wait = WAIT_NONE;
+	}
+	return c;
+}
+
+static void
+worker_sign_observer(uint64_t usec, int ok)
+{
+	static const uint64_t	 bounds[MET_SIGN_NB] = MET_SIGN_BOUNDS;
+	struct shm_counters	*ctr = worker_self->ctr;
+	int			 i;
+
+	if (!ok) {
+		ctr->sign_failed++;
+		worker_self->sign_failed = 1;
+		return;
+	}
+	for (i = 0; i < MET_SIGN_NB && usec > bounds[i]; i++)
+		;
+	ctr->sign_bucket[i]++;
+	ctr->sign_count++;
+	ctr->sign_sum_us += usec;
+}
+
+static void
+wconf_free(struct wconf *wc)
+{
+	struct listener	*l;
+
+	if (wc == NULL)
+		return;
+	while ((l = TAILQ_FIRST(&wc->listeners)) != NULL) {
+		TAILQ_REMOVE(&wc->listeners, l, entry);
+		if (event_initialized(&l->ev))
+			event_del(&l->ev);
+		close(l->fd);
+		free(l);
+	}
+	authz_rules_free(&wc->rules);
+	buf_free(&wc->cert);
+	buf_free(&wc->keyref);
+	buf_free(&wc->ca);
+	buf_free(&wc->crl);
+	free(wc->ciphers);
+	explicit_bzero(wc->tickets, sizeof(wc->tickets));
+	free(wc);
+}
+
+static struct wconf *
+wconf_new(uint32_t gen)
+{
+	struct wconf	*wc;
+
+	if ((wc = calloc(1, sizeof(*wc))) == NULL)
+		fatal("%s", __func__);
+	wc->gen = gen;
+	TAILQ_INIT(&wc->listeners);
+	TAILQ_INIT(&wc->rules);
+	return wc;
+}
+
+/* Wake GETs that waited for the cache to catch up with the store. */
+static void
+worker_cache_wake(struct worker *w)
+{
+	struct conn	*c, *next;
+
+	if (!w->cache.ready)
+		return;
+	TAILQ_FOREACH_SAFE(c, &w->cachewait, entry, next) {
+		if (c->waitseq > w->cache.seq)
+			continue;
+		TAILQ_REMOVE(&w->cachewait, c, entry);
+		TAILQ_INSERT_TAIL(&w->conns, c, entry);
+		c->wait = WAIT_NONE;
+		api_cache_ready(c);
+	}
+}
+
+/* An item as the store sends it: i64 id, str task, u8 done. */
+static void
+worker_cache_item(struct worker *w, struct ipc_msg *msg)
+{
+	int64_t		 id;
+	const char	*task;
+	uint8_t		 done;
+
+	if (ipc_get_i64(msg, &id) == -1 || ipc_get_str(msg, &task) == -1 ||
+	    ipc_get_u8(msg, &done) == -1)
+		fatalx("malformed store item from parent");
+	if (cache_put(&w->cache, id, task, strlen(task), done) == -1)
+		fatal("cache");
+}
+
+static void
+worker_store_msg(struct worker *w, struct ipc_msg *msg)
+{
+	uint64_t	 seq;
+	uint32_t	 count, op, i;
+	int64_t		 id;
+
+	if (ipc_get_u64(msg, &seq) == -1)
+		fatalx("malformed store message from parent");
+	switch (msg->hdr.type) {
+	case IMSG_STORE_SNAPSHOT:
+		if (w->cache.ready)
+			cache_clear(&w->cache);
+		if (ipc_get_u32(msg, &count) == -1)
+			fatalx("malformed snapshot from parent");
+		for (i = 0; i < count; i++)
+			worker_cache_item(w, msg);
+		break;
+	case IMSG_STORE_SNAPSHOT_END:
+		w->cache.seq = seq;
+		w->cache.ready = 1;
+		break;
+	case IMSG_STORE_CHANGE:
+		if (ipc_get_u32(msg, &op) == -1)
+			fatalx("malformed change from parent");
+		if (seq <= w->cache.seq)
+			return;		/* in the snapshot already */
+		if (op == STORE_OP_DELETE) {
+			if (ipc_get_i64(msg, &id) == -1)
+				fatalx("malformed change from parent");
+			cache_del(&w->cache, id);
+		} else
+			worker_cache_item(w, msg);
+		w->cache.seq = seq;
+		break;
+	}
+	if (ipc_get_end(msg) == -1)
+		fatalx("malformed store message from parent");
+	worker_cache_wake(w);
+}
+
+static void
+worker_cfg_main(struct worker *w, struct ipc_msg *msg)
+{
+	struct wconf	*wc = w->pending;
+	const char	*ciphers;
+
+	if (wc == NULL || ipc_get_raw(msg, &wc->main,
+	    sizeof(wc->main)) == -1 || ipc_get_str(msg, &ciphers) == -1 ||
+	    ipc_get_end(msg) == -1)
+		fatalx("malformed configuration from parent");
+	if (wc->main.timeout_request == 0 || wc->main.timeout_idle == 0 ||
+	    wc->main.timeout_handshake == 0 || wc->main.max_connections == 0)
+		fatalx("bad configuration values from parent");
+	free(wc->ciphers);
+	wc->ciphers = NULL;
+	if (*ciphers != '\0' && (wc->ciphers = strdup(ciphers)) == NULL)
+		fatal("%s", __func__);
+	log_setverbose(wc->main.verbose);
+	khprov_set_timeout(1000);
+}
+
+static void
+worker_cfg_data(struct worker *w, struct ipc_msg *msg)
+{
+	struct wconf	*wc = w->pending;
+	struct buf	*b;
+	const void	*p;
+	size_t		 n;
+
+	if (wc == NULL)
+		fatalx("configuration data outside a transaction");
+	switch (msg->hdr.type) {
+	case IMSG_CFG_TLS_CERT:
+		b = &wc->cert;
+		break;
+	case IMSG_CFG_TLS_KEYREF:
+		b = &wc->keyref;
+		break;
+	case IMSG_CFG_TLS_CA:
+		b = &wc->ca;
+		break;
+	default:
+		b = &wc->crl;
+		break;
+	}
+	if (ipc_get_data(msg, &p, &n) == -1 || ipc_get_end(msg) == -1)
+		fatalx("malformed configuration from parent");
+	buf_reset(b);
+	if (buf_add(b, p, n) == -1)
+		fatal("%s", __func__);
+}
+
+static void
+worker_cfg_listen(struct worker *w, struct ipc_msg *msg)
+{
+	struct listener	*l;
+	const char	*name;
+
+	if (w->pending == NULL || msg->fd == -1 ||
+	    ipc_get_str(msg, &name) == -1 || ipc_get_end(msg) == -1)
+		fatalx("malformed listener from parent");
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("%s", __func__);
+	l->fd = msg->fd;
+	msg->fd = -1;
+	fcntl(l->fd, F_SETFL, O_NONBLOCK);
+	strlcpy(l->name, name, sizeof(l->name));
+	TAILQ_INSERT_TAIL(&w->pending->listeners, l, entry);
+}
+
+static void
+worker_ticket(struct worker *w, struct ipc_msg *msg)
+{
+	struct proto_ticket_key	 k;
+	struct wconf		*wc;
+
+	if (ipc_get_fixed(msg, &k, sizeof(k)) == -1)
+		fatalx("malformed ticket key from parent");
+	/* inside a transaction it belongs to the new configuration */
+	wc = w->pending != NULL ? w->pending : w->conf;
+	if (wc != NULL) {
+		if (wc->ntickets == 4) {
+			memmove(wc->tickets, wc->tickets + 1,
+			    3 * sizeof(wc->tickets[0]));
+			wc->ntickets--;
+		}
+		wc->tickets[wc->ntickets++] = k;
+	}
+	if (w->pending == NULL && w->tls != NULL &&
+	    tlsgen_add_ticket(w->tls, &k) == -1)
+		log_warnx("ticket key %u refused", k.keyrev);
+	explicit_bzero(&k, sizeof(k));
+}
+
+static struct tlsgen	*worker_pending_tls;
+
+static void
+worker_cfg_end(struct worker *w, struct ipc_msg *msg)
+{
+	struct ipc_wbuf	*wb;
+	char		 err[512];
+	uint32_t	 gen;
+
+	if (w->pending == NULL)
+		fatalx("configuration end outside a transaction");
+	gen = w->pending->gen;
+	tlsgen_unref(worker_pending_tls);
+	worker_pending_tls = tlsgen_new(w->pending,
+	    w->pending->main.policy_id, err, sizeof(err));
+	if (worker_pending_tls == NULL) {
+		log_warnx("configuration %u: %s", gen, err);
+		if ((wb = ipc_create(IMSG_CFG_FAILED, 0, 0)) == NULL)
+			fatal("%s", __func__);
+		ipc_add_u32(wb, gen);
+		ipc_add_str(wb, err);
+		ipc_send(&w->parent, wb, -1);
+		return;
+	}
+	ipc_compose(&w->parent, IMSG_CFG_DONE, 0, -1, &gen, sizeof(gen));
+}
+
+static void
+worker_cfg_commit(struct worker *w, struct ipc_msg *msg)
+{
+	struct wconf	*old = w->conf;
+	uint32_t	 gen;
+
+	if (ipc_get_fixed(msg, &gen, sizeof(gen)) == -1 || w->pending ==
+	    NULL || worker_pending_tls == NULL || w->pending->gen != gen)
+		fatalx("commit of configuration %u that was not prepared",
+		    gen);
+	server_listeners_apply(w, w->pending);
+	w->conf = w->pending;
+	w->pending = NULL;
+	tlsgen_unref(w->tls);
+	w->tls = worker_pending_tls;
+	worker_pending_tls = NULL;
+	wconf_free(old);
+	log_debug("configuration %u in use", gen);
+}
+
+static void
+worker_shm(struct worker *w, struct ipc_msg *msg)
+{
+	uint32_t	 kind;
+	void		*p;
+
+	if (msg->fd == -1 || ipc_get_u32(msg, &kind) == -1 ||
+	    ipc_get_end(msg) == -1)
+		fatalx("malformed shared memory message");
+	if (kind == SHM_STATE) {
+		if ((p = shm_map(msg->fd, sizeof(struct shm_state), 0)) ==
+		    NULL)
+			fatal("map shared state");
+		w->state = p;
+	} else if (kind == SHM_COUNTERS) {
+		if ((p = shm_map(msg->fd, sizeof(struct shm_counters), 1)) ==
+		    NULL)
+			fatal("map counters");
+		/* carry over what was counted before the segment came */
+		memcpy(p, &w->ctr_local, sizeof(w->ctr_local));
+		w->ctr = p;
+	} else
+		fatalx("unknown shared memory kind %u", kind);
+}
+
+static void
+worker_shutdown_force(int fd, short ev, void *arg)
+{
+	struct worker	*w = arg;
+
+	log_info("grace period over, %d connections cut", w->nconns);
+	event_base_loopbreak(w->base);
+}
+
+static void
+worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
+{
+	struct conn	*c;
+	struct timeval	 tv;
+	struct authz_rule *rule;
+	uint32_t	 gen, v;
+
+	switch (msg->hdr.type) {
+	case IMSG_STORE_REPLY:
+		if ((c = worker_pending_take(w, msg->hdr.peerid)) != NULL)
+			api_store_reply(c, msg);
+		break;
+	case IMSG_STORE_SNAPSHOT:
+	case IMSG_STORE_SNAPSHOT_END:
+	case IMSG_STORE_CHANGE:
+		worker_store_msg(w, msg);
+		break;
+	case IMSG_METRICS_REPLY:
+		if ((c = worker_pending_take(w, msg->hdr.peerid)) != NULL)
+			api_metrics_reply(c, msg);
+		break;
+	case IMSG_CFG_BEGIN:
+		if (ipc_get_fixed(msg, &gen, sizeof(gen)) == -1)
+			fatalx("malformed configuration begin");
+		wconf_free(w->pending);
+		w->pending = wconf_new(gen);
+		break;
+	case IMSG_CFG_MAIN:
+		worker_cfg_main(w, msg);
+		break;
+	case IMSG_CFG_LISTEN:
+		worker_cfg_listen(w, msg);
+		break;
+	case IMSG_CFG_TLS_CERT:
+	case IMSG_CFG_TLS_KEYREF:
+	case IMSG_CFG_TLS_CA:
+	case IMSG_CFG_TLS_CRL:
+		worker_cfg_data(w, msg);
+		break;
+	case IMSG_CFG_RULE:
+		if (w->pending == NULL || (rule = authz_rule_recv(msg)) ==
+		    NULL)
+			fatalx("malformed rule from parent");
+		TAILQ_INSERT_TAIL(&w->pending->rules, rule, entry);
+		break;
+	case IMSG_CFG_END:
+		worker_cfg_end(w, msg);
+		break;
+	case IMSG_CFG_COMMIT:
+		worker_cfg_commit(w, msg);
+		break;
+	case IMSG_TICKET_KEY:
+		worker_ticket(w, msg);
+		break;
+	case IMSG_KH_CHANNEL:
+		if (msg->fd == -1)
+			fatalx("keyholder channel without descriptor");
+		khprov_set_channel(msg->fd);
+		msg->fd = -1;
+		break;
+	case IMSG_SHM:
+		worker_shm(w, msg);
+		break;
+	case IMSG_CTL_VERBOSE:
+		if (ipc_get_fixed(msg, &v, sizeof(v)) == -1)
+			fatalx("malformed verbose message");
+		log_setverbose(v);
+		break;
+	case IMSG_CTL_SHUTDOWN:
+		if (w->shutdown)
+			break;
+		log_debug("shutting down, %d connections", w->nconns);
+		server_shutdown(w);
+		timerclear(&tv);
+		tv.tv_sec = (w->conf ? w->conf->main.timeout_request : 10) + 1;
+		evtimer_assign(&w->shutdown_ev, w->base, worker_shutdown_force,
+		    w);
+		evtimer_add(&w->shutdown_ev, &tv);
+		break;
+	default:
+		fatalx("unexpected message %u from parent", msg->hdr.type);
+	}
+}
+
+static void
+worker_parent_io(int fd, short ev, void *arg)
+{
+	struct worker	*w = arg;
+	struct ipc_msg	 msg;
+	ssize_t		 n;
+	int		 r;
+
+	if (ev & EV_WRITE)
+		worker_parent_flush(w);
+	if (!(ev & EV_READ))
+		return;
+	n = ipc_read(&w->parent);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 0 || n == -1) {
+		/* the parent is gone: nobody to answer, nothing to store */
+		log_setsink(NULL);
+		log_debug("parent channel closed, exiting");
+		exit(0);
+	}
+	while ((r = ipc_get(&w->parent, &msg)) == 1) {
+		worker_dispatch_parent(w, &msg);
+		ipc_msg_free(&msg);
+	}
+	if (r == -1)
+		fatal("parent channel");
+	worker_parent_flush(w);
+}
+
+static void
+worker_signal(int sig, short ev, void *arg)
+{
+	struct worker	*w = arg;
+
+	/* The parent asks for shutdown over the channel; a signal is final. */
+	log_debug("signal %d, exiting", sig);
+	event_base_loopbreak(w->base);
+}
+
+int
+worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
+    gid_t gid, int maxconn)
+{
+	struct worker	 wk, *w = &wk;
+	struct event	 evterm, evint;
+
+	memset(w, 0, sizeof(*w));
+	worker_self = w;
+	w->id = id;
+	w->foreground = foreground;
+	log_init(foreground, verbose);
+	{
+		static char	 name[32];
+
+		snprintf(name, sizeof(name), "worker %d", id);
+		log_procinit(name);
+		setproctitle("%s", name);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->cachewait);
+	RB_INIT(&w->waiting);
+	cache_init(&w->cache);
+	w->ctr = &w->ctr_local;
+	w->state = &worker_nostate;
+	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL)
+		fatal("%s", __func__);
+	w->scratchlen = WORKER_SCRATCH;
+
+	/* libraries first: the sandbox allows only what they do afterwards */
+	if (khprov_init() == -1)
+		fatalx("cannot install the keyholder provider");
+	khprov_set_observer(worker_sign_observer);
+	if (tls_init() == -1)
+		fatalx("tls_init");
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+
+	ipc_init(&w->parent, PROTO_CHANNEL_FD);
+	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
+		fatal("channel to parent");
+	if (!foreground)
+		log_setsink(worker_log_sink);
+	event_assign(&w->parent_ev, w->base, w->parent.fd,
+	    EV_READ | EV_PERSIST, worker_parent_io, w);
+	event_add(&w->parent_ev, NULL);
+	w->parent_events = EV_READ;
+	signal_set(&evterm, SIGTERM, worker_signal, w);
+	signal_set(&evint, SIGINT, worker_signal, w);
+	event_base_set(w->base, &evterm);
+	event_base_set(w->base, &evint);
+	signal_add(&evterm, NULL);
+	signal_add(&evint, NULL);
+
+	/* descriptors: the connections, listeners, channels, a margin */
+	privdrop_child(root, uid, gid, maxconn > 0 ? maxconn + 64 : 0);
+	sandbox_child(SANDBOX_WORKER);
+
+	event_base_dispatch(w->base);
+	log_setsink(NULL);
+	log_debug("exiting");
+	exit(0);
+}
