@@ -228,8 +228,9 @@ test_valid(void)
 	    1, 0), "create: done before task");
 	TAP_OK(ok_parse(" \r\n\t{ \"task\" :\n\"a b\" , \"done\" : true }\n ",
 	    JSON_CREATE, "a b", 1, 1), "create: whitespace around tokens");
-	TAP_OK(ok_parse("{\"task\":\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80\"}",
-	    JSON_CREATE, "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80", 0, 0),
+	TAP_OK(ok_parse("{\"task\":\"h\xc3\xa9llo \xe2\x9c\x93 "
+	    "\xf0\x9f\x98\x80\"}", JSON_CREATE,
+	    "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80", 0, 0),
 	    "create: raw 2-, 3- and 4-byte UTF-8");
 	TAP_OK(ok_parse("{\"task\":\"q\\\"b\\\\s\\/n\\nt\\tr\\rb\\bf\\f\"}",
 	    JSON_CREATE, "q\"b\\s/n\nt\tr\rb\bf\f", 0, 0),
