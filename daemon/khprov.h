@@ -1,0 +1,32 @@
+/*
+ * khprov: an OpenSSL 3 provider compiled into the worker.  Its decoder
+ * turns a key reference (common/keyref.h) into a key whose public half is
+ * real and whose signatures are made by todod-keyholder: every signature
+ * operation sends {key id, algorithm, digest} over the keyholder channel
+ * and waits, bounded, for the answer.  libtls has no asynchronous
+ * signing, so the worker blocks for that round trip.
+ *
+ * Use: khprov_init() once before tls_init(); hand the reference PEM to
+ * tls_config_set_keypair_mem() as the key (with the real certificate),
+ * and never call tls_config_skip_private_key_check().
+ *
+ * Not thread-safe: one channel and one request at a time, as a worker
+ * process has.
+ */
+#ifndef TODOD_KHPROV_H
+#define TODOD_KHPROV_H
+
+#include <stdint.h>
+
+#define KHPROV_NAME		"todod-keyholder"
+#define KHPROV_TIMEOUT		1000	/* ms, default round-trip bound */
+
+typedef void	(*khprov_observer_fn)(uint64_t, int);
+
+int	khprov_init(void);
+void	khprov_set_channel(int);
+void	khprov_set_timeout(int);
+void	khprov_set_observer(khprov_observer_fn);
+int	khprov_has_channel(void);
+
+#endif
