@@ -41,6 +41,7 @@ static int	conn_parse(struct conn *);
 static int	conn_body(struct conn *);
 static void	conn_request_done(struct conn *);
 static void	conn_kick(struct conn *);
+static void	conn_linger(struct conn *);
 static void	server_log(struct conn *);
 
 int
@@ -321,7 +322,7 @@ conn_handshake(struct conn *c)
 		w->ctr->hsfail[server_hsfail_reason(c, tls_error(c->tls), why,
 		    sizeof(why))]++;
 		log_info("peer=%s tls handshake failed: %s", c->peer, why);
-		conn_free(c);
+		conn_linger(c);
 		return;
 	}
 	w->ctr->handshakes++;
@@ -786,7 +787,39 @@ conn_close(struct conn *c)
 		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
 		return;
 	}
-	conn_free(c);
+	/* the client may still be sending a body we did not want */
+	conn_linger(c);
+}
+
+/*
+ * The last bytes (an alert after a failed handshake, or a response and
+ * close_notify) are on their way; closing a socket with unread input would
+ * reset the connection and the client could lose them (a TLS 1.3 client
+ * sends its request at once; a client may still be sending a body we
+ * refused).  So: no more writes, discard what comes in, close on end of
+ * file or after a second.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	ssize_t	 n;
+	int	 i;
+
+	if (c->state != CONN_LINGER) {
+		c->state = CONN_LINGER;
+		shutdown(c->fd, SHUT_WR);
+		conn_set_deadline(c, 1);
+	}
+	for (i = 0; i < 16; i++) {
+		n = read(c->fd, c->w->scratch, c->w->scratchlen);
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			break;
+		conn_free(c);
+		return;
+	}
+	conn_want(c, EV_READ);
 }
 
 static void
@@ -844,6 +877,7 @@ conn_timeout(struct conn *c)
 		break;
 	case CONN_WRITE:
 	case CONN_CLOSE:
+	case CONN_LINGER:
 		conn_free(c);
 		break;
 	}
@@ -870,6 +904,9 @@ conn_io(int fd, short ev, void *arg)
 		break;
 	case CONN_CLOSE:
 		conn_close(c);
+		break;
+	case CONN_LINGER:
+		conn_linger(c);
 		break;
 	case CONN_WAIT:
 		conn_unwant(c);

@@ -62,7 +62,8 @@ enum conn_state {
 	CONN_READ,	/* waiting for (more of) a request */
 	CONN_WAIT,	/* waiting for the parent or the cache */
 	CONN_WRITE,	/* response bytes pending */
-	CONN_CLOSE	/* tls_close in progress */
+	CONN_CLOSE,	/* tls_close in progress */
+	CONN_LINGER	/* handshake failed: alert sent, draining input */
 };
 
 enum conn_wait {

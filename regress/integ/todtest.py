@@ -1,0 +1,365 @@
+"""Helpers for todod's integration tests: a dev PKI, a daemon on a free
+loopback port, real clients (Python's ssl, curl, openssl s_client), and TAP
+output.  Only loopback; every wait is bounded."""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+_n = 0
+_failed = 0
+
+
+def ok(cond, what):
+    """Print one TAP line; returns cond so tests can branch on it."""
+    global _n, _failed
+    _n += 1
+    if not cond:
+        _failed += 1
+    print("%sok %d - %s" % ("" if cond else "not ", _n, what), flush=True)
+    return cond
+
+
+def done():
+    print("1..%d" % _n, flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+def args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    return ap.parse_args()
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def asan():
+    return os.environ.get("TODOD_ASAN") == "1"
+
+
+def pki_dir(build):
+    """One dev PKI per build tree, made by todod-pki and reused."""
+    d = os.path.join(TOP, build, "regress-pki")
+    if not os.path.exists(os.path.join(d, "mtls-client.p12")):
+        subprocess.run(["sh", os.path.join(TOP, "certs", "todod-pki"), "-d",
+                        d, "dev"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return d
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def ensure_user():
+    """As root the daemon drops to _todod: make sure it exists."""
+    if not is_root():
+        return
+    if subprocess.run(["getent", "passwd", "_todod"],
+                      stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["useradd", "-r", "-d", "/var/empty", "-s",
+                        "/usr/sbin/nologin", "_todod"], check=True)
+
+
+CONF = """\
+port = {port}
+listen on 127.0.0.1 port $port
+{listen6}
+prefork {prefork}
+database "{db}"
+timeout request {treq}
+timeout idle {tidle}
+timeout handshake {ths}
+{extra}
+tls {{
+	certificate "{cert}"
+	key "{key}"
+	client ca "{ca}"
+	{crl}
+	{tlsextra}
+}}
+{rules}
+"""
+
+
+class Todod:
+    """A todod started with -d on a free loopback port."""
+
+    def __init__(self, build, prefork=2, rules=None, extra="",
+                 tlsextra="", server="localhost", crl=True, treq=10,
+                 tidle=60, ths=10, ipv6=False, env=None, workdir=None):
+        self.build = os.path.join(TOP, build)
+        self.pki = pki_dir(build)
+        self.dir = workdir or tempfile.mkdtemp(prefix="todod-test-")
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "todod.conf")
+        self.logfile = os.path.join(self.dir, "todod.log")
+        self.proc = None
+        self.logmark = 0
+        self.env = dict(os.environ)
+        if asan():
+            self.env["TODOD_SANDBOX_DISABLE"] = "1"
+            self.env.setdefault("ASAN_OPTIONS",
+                                "detect_leaks=1:abort_on_error=0")
+        if env:
+            self.env.update(env)
+        if rules is None:
+            rules = ['allow all from cn "mtls-client"',
+                     'allow read from cn "auditor"',
+                     'allow write from ou "ops"']
+        self.params = dict(port=self.port, prefork=prefork,
+                           db=os.path.join(self.dir, "todo.db"),
+                           treq=treq, tidle=tidle, ths=ths, extra=extra,
+                           tlsextra=tlsextra, server=server,
+                           crl=crl, rules="\n".join(rules), ipv6=ipv6)
+        self.write_conf()
+        ensure_user()
+
+    def write_conf(self, **kw):
+        self.params.update(kw)
+        p = self.params
+        self.port = p["port"]
+        text = CONF.format(
+            port=p["port"],
+            listen6="listen on ::1 port $port" if p["ipv6"] else "",
+            prefork=p["prefork"], db=p["db"], treq=p["treq"],
+            tidle=p["tidle"], ths=p["ths"], extra=p["extra"],
+            cert=os.path.join(self.pki, p["server"] + ".crt"),
+            key=os.path.join(self.pki, p["server"] + ".key"),
+            ca=os.path.join(self.pki, "ca.crt"),
+            crl=('crl "%s"' % os.path.join(self.pki, "crl.pem"))
+            if p["crl"] else "",
+            tlsextra=p["tlsextra"], rules=p["rules"])
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    # -- process control ------------------------------------------------
+    def start(self, wait=True, expect_fail=False):
+        self.logf = open(self.logfile, "ab")
+        self.logmark = self.logf.tell()
+        self.proc = subprocess.Popen(
+            [os.path.join(self.build, "todod"), "-d", "-f", self.conf],
+            stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
+        if wait and not expect_fail:
+            if not self.wait_log(r"parent: started", 20, since=True):
+                raise RuntimeError("todod did not start:\n" + self.log())
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(10)
+        self.proc = None
+        self.logf.close()
+        return rc
+
+    def kill9_all(self):
+        """SIGKILL the parent and every child at once."""
+        pids = [self.proc.pid] + self.children()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(10)
+        self.proc = None
+        self.logf.close()
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 5)
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def children(self, title=None):
+        """pids of the daemon's children, optionally by process title."""
+        out = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    st = f.read()
+                ppid = int(st[st.rindex(")") + 2:].split()[1])
+                if ppid != self.proc.pid:
+                    continue
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(
+                        "ascii", "replace")
+            except (OSError, ValueError):
+                continue
+            if title is None or title in cmd:
+                out.append(int(pid))
+        return sorted(out)
+
+    def workers(self):
+        return self.children("worker")
+
+    def keyholders(self):
+        return self.children("todod-keyholder")
+
+    def log(self):
+        with open(self.logfile, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10, count=1, since=False):
+        """Wait for pattern in the log (since=True: since the last start)."""
+        rx = re.compile(pattern)
+        start = self.logmark if since else 0
+        return wait_until(lambda: len(rx.findall(self.log()[start:])) >=
+                          count, timeout)
+
+    # -- clients ------------------------------------------------------
+    def ctx(self, client="mtls-client", version=None, cafile=None):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(cafile or os.path.join(self.pki, "ca.crt"))
+        if client:
+            c.load_cert_chain(os.path.join(self.pki, client + ".crt"),
+                              os.path.join(self.pki, client + ".key"))
+        if version == "1.2":
+            c.maximum_version = ssl.TLSVersion.TLSv1_2
+        elif version == "1.3":
+            c.minimum_version = ssl.TLSVersion.TLSv1_3
+        return c
+
+    def conn(self, client="mtls-client", version=None, timeout=10):
+        return http.client.HTTPSConnection(
+            "localhost", self.port, context=self.ctx(client, version),
+            timeout=timeout)
+
+    def request(self, method, path, body=None, client="mtls-client",
+                headers=None, version=None):
+        """One request on a new connection: (status, headers, parsed body)."""
+        c = self.conn(client, version)
+        h = dict(headers or {})
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else \
+                json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        raw = r.read()
+        c.close()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw
+        return r.status, dict(r.getheaders()), parsed
+
+    def raw(self, data, client="mtls-client", timeout=5, read=True):
+        """Send raw bytes over TLS; return what the server answered."""
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=timeout)
+        t = self.ctx(client).wrap_socket(s, server_hostname="localhost")
+        t.sendall(data)
+        out = b""
+        if read:
+            try:
+                while True:
+                    b = t.recv(65536)
+                    if not b:
+                        break
+                    out += b
+            except (socket.timeout, ssl.SSLError, ConnectionError):
+                pass
+        t.close()
+        return out
+
+    def curl(self, *extra, client="mtls-client"):
+        cmd = ["curl", "-sS", "--max-time", "10", "--cacert",
+               os.path.join(self.pki, "ca.crt")]
+        if client:
+            cmd += ["--cert", os.path.join(self.pki, client + ".crt"),
+                    "--key", os.path.join(self.pki, client + ".key")]
+        cmd += list(extra)
+        return subprocess.run(cmd, capture_output=True, timeout=30)
+
+    def url(self, path="/todo"):
+        return "https://127.0.0.1:%d%s" % (self.port, path)
+
+    def s_client(self, client="mtls-client", extra=(), data=b""):
+        cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
+               "-CAfile", os.path.join(self.pki, "ca.crt"),
+               "-servername", "localhost", "-verify_return_error",
+               "-ign_eof"]
+        if client:
+            cmd += ["-cert", os.path.join(self.pki, client + ".crt"),
+                    "-key", os.path.join(self.pki, client + ".key")]
+        cmd += list(extra)
+        return subprocess.run(cmd, input=data, capture_output=True,
+                              timeout=30)
+
+    def metrics(self, client="mtls-client"):
+        st, _, body = self.request("GET", "/metrics", client=client)
+        out = {}
+        if st != 200:
+            return out
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, val = line.rpartition(" ")
+            out[name] = float(val)
+        return out
+
+
+def wait_until(fn, timeout, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if fn():
+            return True
+        time.sleep(step)
+    return bool(fn())
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kb(pid):
+    return int(proc_status(pid)["VmRSS"].split()[0])
