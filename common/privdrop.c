@@ -302,8 +302,9 @@ privdrop_setlimit(int resource, rlim_t value, const char *name)
 
 /*
  * The descriptor limit, both soft and hard so that it cannot be raised
- * again.  Root may raise it above the inherited hard limit, so as root this
- * runs before the uid drop; a normal user gets at most the hard limit.
+ * again.  Root (with CAP_SYS_RESOURCE) may go above the inherited hard
+ * limit, so as root this runs before the uid drop; otherwise the hard
+ * limit is the most we get, and we say so.
  */
 static void
 privdrop_nofile(int nofile)
@@ -315,8 +316,15 @@ privdrop_nofile(int nofile)
 		return;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		fatal("%s: getrlimit", __func__);
-	if (geteuid() != 0 && rl.rlim_max != RLIM_INFINITY &&
-	    want > rl.rlim_max) {
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return;
+		if (errno != EPERM)
+			fatal("%s: setrlimit RLIMIT_NOFILE %d", __func__,
+			    nofile);
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			fatal("%s: getrlimit", __func__);
 		log_info("descriptor limit %d is above the hard limit %llu; "
 		    "using %llu", nofile, (unsigned long long)rl.rlim_max,
 		    (unsigned long long)rl.rlim_max);
