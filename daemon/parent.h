@@ -166,6 +166,7 @@ void	pstore_init(struct parent *);
 void	pstore_request(struct parent *, struct child *, struct ipc_msg *);
 void	pstore_snapshot(struct parent *, struct child *);
 void	pstore_child_gone(struct parent *, struct child *);
+int	pstore_check_request(uint32_t, const void *, size_t);
 
 /* metrics.c */
 void	metrics_request(struct parent *, struct child *, struct ipc_msg *);

@@ -92,6 +92,34 @@ pstore_parse(struct pstore_op *op, struct ipc_msg *msg)
 	return 0;
 }
 
+/*
+ * The decoder alone, for the fuzz target: 0 when a worker's request of
+ * this type and payload would be accepted.
+ */
+int
+pstore_check_request(uint32_t type, const void *data, size_t len)
+{
+	struct pstore_op	*op;
+	struct ipc_msg		 msg;
+	int			 r;
+
+	if (type != IMSG_STORE_CREATE && type != IMSG_STORE_UPDATE &&
+	    type != IMSG_STORE_DELETE)
+		return -1;
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.hdr.type = type;
+	msg.hdr.len = len;
+	msg.data = data;
+	msg.len = len;
+	msg.fd = -1;
+	op->type = type;
+	r = pstore_parse(op, &msg);
+	pstore_op_free(op);
+	return r;
+}
+
 void
 pstore_request(struct parent *p, struct child *w, struct ipc_msg *msg)
 {
