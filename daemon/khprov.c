@@ -208,12 +208,15 @@ khp_roundtrip(uint32_t keyid, uint32_t alg, uint32_t md, const uint8_t *in,
 	req.alg = alg;
 	req.md = md;
 	req.inlen = inlen;
-	if ((wb = ipc_create(IMSG_KH_SIGN, 0, sizeof(req) + inlen)) == NULL ||
-	    ipc_add(wb, &req, sizeof(req)) == -1 ||
-	    ipc_add(wb, in, inlen) == -1 || ipc_send(&khp.ipc, wb, -1) == -1) {
-		if (wb != NULL)
-			ipc_wbuf_free(wb);
-		khp_error("cannot queue request");
+	if ((wb = ipc_create(IMSG_KH_SIGN, 0, sizeof(req) + inlen)) == NULL) {
+		khp_error("out of memory");
+		goto done;
+	}
+	/* ipc_send() refuses (and frees) a buffer whose adds failed. */
+	ipc_add(wb, &req, sizeof(req));
+	ipc_add(wb, in, inlen);
+	if (ipc_send(&khp.ipc, wb, -1) == -1) {
+		khp_error("cannot queue request: %s", strerror(errno));
 		goto done;
 	}
 	if (ipc_flush_blocking(&khp.ipc, khp.timeout) != 1) {

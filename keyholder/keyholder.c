@@ -57,16 +57,19 @@ keyholder_usage(void)
 	exit(1);
 }
 
+/* The parent writes forwarded lines as they are: name them here. */
 static void
 keyholder_log_sink(int pri, const char *line)
 {
 	struct ipc_wbuf	*wb;
+	char		 full[2200];
 
 	if (ipc_queued(keyholder_logchan) > KH_LOG_QMAX ||
-	    (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 16)) == NULL)
+	    (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 32)) == NULL)
 		return;
+	snprintf(full, sizeof(full), "keyholder: %s", line);
 	ipc_add_u32(wb, (uint32_t)pri);
-	ipc_add_str(wb, line);
+	ipc_add_str(wb, full);
 	if (ipc_send(keyholder_logchan, wb, -1) == -1)
 		return;
 	/* A fatal line must reach the parent before we exit. */

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -44,9 +43,11 @@ static EVP_MD	*kh_md_cache[KH_NMDS];
 
 static int	 kh_pkey_op(EVP_PKEY *, uint32_t, uint32_t, const uint8_t *,
 		    size_t, uint8_t *, size_t *, int);
+static int	 kh_sign_pkey(EVP_PKEY *, uint32_t, uint32_t,
+		    const uint8_t *, size_t, uint8_t *, size_t *);
 
 /* Digest length of a signature digest, 0 for none or unknown. */
-size_t
+static size_t
 kh_md_len(uint32_t md)
 {
 	return md < KH_NMDS ? kh_mds[md].len : 0;
@@ -137,7 +138,7 @@ kh_nopass(char *buf, int size, int rwflag, void *u)
 }
 
 /* Parse a PEM private key in place; the caller wipes pem afterwards. */
-EVP_PKEY *
+static EVP_PKEY *
 kh_key_parse(const uint8_t *pem, size_t len)
 {
 	BIO		*bio;
@@ -373,7 +374,7 @@ kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
 	return ok ? 0 : -1;
 }
 
-int
+static int
 kh_sign_pkey(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
     size_t inlen, uint8_t *sig, size_t *siglen)
 {

@@ -45,17 +45,13 @@ void		 kh_keytab_init(struct kh_keytab *);
 void		 kh_keytab_clear(struct kh_keytab *);
 struct kh_key	*kh_key_find(const struct kh_keytab *, uint32_t);
 int		 kh_key_read_fd(int, uint8_t *, size_t *);
-EVP_PKEY	*kh_key_parse(const uint8_t *, size_t);
 int		 kh_key_add(struct kh_keytab *, uint32_t, const uint8_t *,
 		    size_t, const char *, char *, size_t);
 int		 kh_key_spki(EVP_PKEY *, uint8_t **, size_t *);
 int		 kh_key_drop(struct kh_keytab *, uint32_t);
 
-size_t		 kh_md_len(uint32_t);
 int		 kh_handle(const struct kh_keytab *, const void *, size_t,
 		    struct kh_reply *, size_t *);
-int		 kh_sign_pkey(EVP_PKEY *, uint32_t, uint32_t, const uint8_t *,
-		    size_t, uint8_t *, size_t *);
 int		 kh_crypto_warmup(void);
 
 #endif
