@@ -364,8 +364,12 @@ conds		: cond
 		;
 
 cond		: ANY			{ parse_rule_cond(MATCH_ANY, NULL); }
-		| CN STRING		{ parse_rule_cond(MATCH_CN, $2.string); }
-		| OU STRING		{ parse_rule_cond(MATCH_OU, $2.string); }
+		| CN STRING		{
+			parse_rule_cond(MATCH_CN, $2.string);
+		}
+		| OU STRING		{
+			parse_rule_cond(MATCH_OU, $2.string);
+		}
 		| FINGERPRINT STRING	{
 			parse_rule_cond(MATCH_FINGERPRINT, $2.string);
 		}
@@ -517,9 +521,9 @@ yyerror(const char *fmt, ...)
 		else if (lasttok == '\n')
 			strlcat(msg, " at end of line", sizeof(msg));
 		else if (yylval.string != NULL)
-			snprintf(msg, sizeof(msg), "syntax error near \"%.64s%s\"",
-			    yylval.string, strlen(yylval.string) > 64 ?
-			    "..." : "");
+			snprintf(msg, sizeof(msg),
+			    "syntax error near \"%.64s%s\"", yylval.string,
+			    strlen(yylval.string) > 64 ? "..." : "");
 		else if (lasttok > 0 && lasttok < 0x80)
 			snprintf(msg, sizeof(msg), "syntax error near '%c'",
 			    lasttok);
@@ -1172,8 +1176,10 @@ static int
 listen_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b,
     int *overlap)
 {
-	const struct sockaddr_in	*a4 = (const void *)a, *b4 = (const void *)b;
-	const struct sockaddr_in6	*a6 = (const void *)a, *b6 = (const void *)b;
+	const struct sockaddr_in	*a4 = (const void *)a;
+	const struct sockaddr_in	*b4 = (const void *)b;
+	const struct sockaddr_in6	*a6 = (const void *)a;
+	const struct sockaddr_in6	*b6 = (const void *)b;
 
 	*overlap = 0;
 	if (a->ss_family != b->ss_family)

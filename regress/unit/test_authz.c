@@ -240,7 +240,8 @@ test_identity_odd(void)
 	gn->d.dNSName = ASN1_IA5STRING_new();
 	ASN1_STRING_set(gn->d.dNSName, "fine.example", 12);
 	sk_GENERAL_NAME_push(names, gn);
-	X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
+	X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0,
+	    X509V3_ADD_DEFAULT);
 	GENERAL_NAMES_free(names);
 	sign_leaf(x);
 	TAP_OK(ident(&id, x) == 0 && id.cn == NULL,
@@ -608,8 +609,9 @@ test_format(void)
 	    "SHA256:0000000000000000000000000000000000000000000000000000000000"
 	    "00000A", 0);
 	authz_rule_format(r, buf, sizeof(buf));
-	TAP_OK(strcmp(buf, "allow all from san uri \"spiffe://a/\\\"q\\\"\\\\*\" "
-	    "san ip \"::1\" san dns \"d\" san email \"e@x\" fingerprint "
+	TAP_OK(strcmp(buf, "allow all from san uri "
+	    "\"spiffe://a/\\\"q\\\"\\\\*\" san ip \"::1\" san dns \"d\" "
+	    "san email \"e@x\" fingerprint "
 	    "\"SHA256:000000000000000000000000000000000000000000000000000000"
 	    "000000000a\" method { PATCH DELETE }") == 0, "format: %s", buf);
 	authz_rule_free(r);

@@ -484,7 +484,8 @@ test_errors(void)
 		{ "tls {\n ticket lifetime 100\n}\n",
 		    ":8: ticket lifetime 100: out of range (0 or 240-86400)" },
 		{ "tls {\n ticket lifetime 86401\n}\n",
-		    ":8: ticket lifetime 86401: out of range (0 or 240-86400)" },
+		    ":8: ticket lifetime 86401: out of range "
+		    "(0 or 240-86400)" },
 		{ "tls {\n verify off\n}\n", ":8: unknown keyword \"verify\"" },
 		{ "allow read from fingerprint \"SHA256:ab:cd\"\n",
 		    ":7: fingerprint \"SHA256:ab:cd\": write the 64 hex digits "
@@ -506,8 +507,8 @@ test_errors(void)
 		{ "allow read from cn \"\"\n", ":7: cn: empty value" },
 		{ "allow read from any cn \"x\"\n",
 		    ":7: \"any\" cannot be combined with other conditions" },
-		{ "allow read from cn \"1\" cn \"2\" cn \"3\" cn \"4\" cn \"5\" "
-		    "cn \"6\" cn \"7\" cn \"8\" cn \"9\"\n",
+		{ "allow read from cn \"1\" cn \"2\" cn \"3\" cn \"4\" "
+		    "cn \"5\" cn \"6\" cn \"7\" cn \"8\" cn \"9\"\n",
 		    ":7: too many conditions (at most 8)" },
 		{ "allow read from cn \"x\" method get\n",
 		    ":7: method \"get\": expected GET, POST, PATCH or DELETE" },
@@ -517,7 +518,8 @@ test_errors(void)
 		    ":7: path \"todo\": must start with '/'" },
 		{ "allow read from cn \"x\" path \"/a\" path \"/b\"\n",
 		    ":7: path given twice" },
-		{ "allow raed from cn \"x\"\n", ":7: syntax error near \"raed\"" },
+		{ "allow raed from cn \"x\"\n",
+		    ":7: syntax error near \"raed\"" },
 		{ "allow read from\n", ":7: syntax error at end of line" },
 		{ "allow { } from any\n", ":7: syntax error near '}'" },
 		{ "allow read cn \"x\"\n", ":7: syntax error near \"cn\"" },
