@@ -640,6 +640,17 @@ apply_key_reply(struct parent *p, struct child *kh, struct ipc_msg *msg)
 	log_warnx("keyholder %d: malformed key reply", kh->id);
 }
 
+/* Once a day: what expires soon. */
+static void
+apply_daily(int fd, short ev, void *arg)
+{
+	struct parent	*p = arg;
+	struct timeval	 tv = { 86400, 0 };
+
+	apply_check_expiry(p, p->mat);
+	evtimer_add(&p->daily_ev, &tv);
+}
+
 static void
 apply_ticket_timer(int fd, short ev, void *arg)
 {
@@ -698,8 +709,13 @@ apply_commit(struct parent *p)
 		evtimer_add(&p->ticket_ev, &tv);
 	}
 	apply_check_expiry(p, p->mat);
-	if (startup)
+	if (startup) {
+		evtimer_assign(&p->daily_ev, p->base, apply_daily, p);
+		timerclear(&tv);
+		tv.tv_sec = 86400;
+		evtimer_add(&p->daily_ev, &tv);
 		parent_startup_done(p, NULL);
+	}
 }
 
 void

@@ -50,6 +50,26 @@ tlshook_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
 	return r;
 }
 
+/*
+ * An out-of-date CRL is still enforced: the certificates it lists stay
+ * refused (X509_V_ERR_CERT_REVOKED is not excused here), the others are
+ * accepted.  Refusing every client because a CRL is late would be an
+ * outage; the parent warns about it instead.
+ */
+static int
+tlshook_verify_each(int ok, X509_STORE_CTX *xctx)
+{
+	int	 e = X509_STORE_CTX_get_error(xctx);
+
+	if (!ok && (e == X509_V_ERR_CRL_HAS_EXPIRED ||
+	    e == X509_V_ERR_CRL_NOT_YET_VALID)) {
+		/* libretls fails on any error left in the context */
+		X509_STORE_CTX_set_error(xctx, X509_V_OK);
+		return 1;
+	}
+	return ok;
+}
+
 static int
 tlshook_verify(X509_STORE_CTX *xctx, void *arg)
 {
@@ -94,6 +114,9 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 		tlshook_verify_orig = cb;
 		cb = tlshook_verify;
 	}
+	/* libretls verifies with a context of its own made from the store */
+	X509_STORE_set_verify_cb(SSL_CTX_get_cert_store(ctx),
+	    tlshook_verify_each);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	tlshook_nctx++;

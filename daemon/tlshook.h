@@ -6,7 +6,9 @@
  *    keys; OpenSSL 3 reads 0 as "issue no ticket", so
  *    tls_config_add_ticket_key() never gave a resumable session.  The
  *    wrapper maps that 0 to 1 for new tickets.
- * 2. It reports why a client certificate failed verification only on the
+ * 2. An out-of-date CRL would refuse every client: the verify wrapper
+ *    excuses only the CRL's dates (revoked certificates stay refused).
+ * 3. It reports why a client certificate failed verification only on the
  *    shared server context, and has no way to set SSL_MODE_RELEASE_BUFFERS.
  *    The verify wrapper records the X.509 error of the failing certificate
  *    for the connection being handshaken (workers are single-threaded), and

@@ -198,7 +198,32 @@ try:
        "its old session does not get it in (%s)" % line[:60])
     ok(t.wait_log(r"tls handshake failed: certificate revoked", 3),
        "the refusal is logged as revoked")
+    # --- an out-of-date CRL is still enforced -----------------------------
+    env = dict(os.environ, TODOD_PKI_DB=os.path.join(pki, ".pki", "ca"))
+    r = subprocess.run(["openssl", "ca", "-gencrl", "-config",
+                        os.path.join(pki, ".pki", "ca", "openssl.cnf"),
+                        "-cert", os.path.join(pki, "ca.crt"), "-keyfile",
+                        os.path.join(pki, "ca.key"), "-crlsec", "1",
+                        "-out", os.path.join(pki, "crl.pem")], env=env,
+                       capture_output=True)
+    ok(r.returncode == 0, "made a CRL that expires in a second")
+    time.sleep(2)
+    ok(reload_and_wait(), "reload with the expired CRL")
+    ok(t.wait_log(r"CRL .*crl\.pem is out of date since .*still enforced",
+                  2), "the log warns that the CRL is out of date and still "
+       "enforced")
+    st, h, b = t.request("GET", "/todo")
+    ok(st == 200, "other clients are still accepted")
+    for client in ("rotating", "revoked"):
+        try:
+            t.request("GET", "/todo", client=client)
+            refused = False
+        except (ssl.SSLError, ConnectionError, OSError):
+            refused = True
+        ok(refused, "%s stays refused under the expired CRL" % client)
     m = t.metrics()
+    ok(m.get("todod_crl_next_update_seconds", 0) < 0,
+       "metrics show the CRL's next update in the past")
     ok(m.get('todod_reloads_total{result="ok"}', 0) >= 4 and
        m.get('todod_reloads_total{result="failed"}', 0) >= 4,
        "reloads counted by result")
