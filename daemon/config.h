@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "authz.h"
+#include "paths.h"
 
 #define CONFIG_DEFAULT_FILE	TODOD_SYSCONFDIR "/todod.conf"
 #define CONFIG_DEFAULT_USER	"_todod"

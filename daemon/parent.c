@@ -22,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "parent.h"
+#include "paths.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "shm.h"
