@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include <linux/futex.h>
 
@@ -89,45 +90,36 @@ struct sandbox_rule {
 static const struct sandbox_rule sandbox_worker[] = {
 	ALLOW(accept4),
 	ALLOW(brk),
-	ALLOW(clock_gettime),		/* when the vDSO cannot answer */
+	ALLOW(clock_gettime),		/* vDSO fallback */
 	ALLOW(close),
 	ALLOW(epoll_ctl),
-	ALLOW(epoll_pwait),
+	ALLOW(epoll_pwait),		/* epoll_wait on arm64 */
 	ALLOW(epoll_wait),
-	ALLOW(exit),
 	ALLOW(exit_group),
-	ALLOW_ARG(fcntl, 1, F_GETFD),
 	ALLOW_ARG(fcntl, 1, F_GETFL),
 	ALLOW_ARG(fcntl, 1, F_GET_SEALS),	/* shm_map() */
-	ALLOW_ARG(fcntl, 1, F_SETFD),
 	ALLOW_ARG(fcntl, 1, F_SETFL),
-	ALLOW(fstat),
-	ALLOW_ARG(futex, 1, FUTEX_WAIT_PRIVATE),
 	ALLOW_ARG(futex, 1, FUTEX_WAKE_PRIVATE),	/* pthread_once() */
-	ALLOW(getpid),
+	ALLOW(getpid),			/* OpenSSL's DRBG fork check */
 	ALLOW(getrandom),		/* OpenSSL's DRBG reseeds */
-	ALLOW(gettimeofday),
+	ALLOW(gettimeofday),		/* vDSO fallback */
 	ALLOW(lseek),			/* dprintf() to stderr probes it */
-	ALLOW(madvise),			/* malloc gives memory back */
-	ALLOW_NOBITS(mmap, 2, PROT_EXEC),
-	ALLOW_NOBITS(mprotect, 2, PROT_EXEC),
+	ALLOW_NOBITS(mmap, 2, PROT_EXEC),	/* also shm_map() */
 	ALLOW(mremap),
 	ALLOW(munmap),
-	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* glibc's fstat() */
+	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* fstat() */
 	ALLOW(poll),			/* keyholder replies, with a timeout */
-	ALLOW(ppoll),
+	ALLOW(ppoll),			/* poll on arm64 */
 	ALLOW(read),
-	ALLOW(readv),
-	ALLOW(recvfrom),
 	ALLOW(recvmsg),
 	ALLOW(restart_syscall),		/* poll resumed after SIGSTOP */
 	ALLOW(rt_sigreturn),		/* libevent's signal handler */
 	ALLOW(sendmsg),
-	ALLOW(sendto),
+	ALLOW_ARG(shutdown, 1, SHUT_WR),	/* lingering close */
 	/* glibc's getnameinfo() asks for a link-local peer's interface */
 	DENY(socket, EACCES),
+	ALLOW(time),			/* vDSO fallback */
 	ALLOW(write),
-	ALLOW(writev),
 };
 
 /*
@@ -136,26 +128,20 @@ static const struct sandbox_rule sandbox_worker[] = {
  */
 static const struct sandbox_rule sandbox_keyholder[] = {
 	ALLOW(brk),
-	ALLOW(clock_gettime),		/* when the vDSO cannot answer */
+	ALLOW(clock_gettime),		/* vDSO fallback */
 	ALLOW(close),
-	ALLOW(exit),
 	ALLOW(exit_group),
-	ALLOW_ARG(fcntl, 1, F_GETFL),
-	ALLOW_ARG(fcntl, 1, F_SETFL),
-	ALLOW(fstat),
-	ALLOW_ARG(futex, 1, FUTEX_WAIT_PRIVATE),
+	ALLOW_ARG(fcntl, 1, F_SETFL),	/* worker channels non-blocking */
 	ALLOW_ARG(futex, 1, FUTEX_WAKE_PRIVATE),	/* pthread_once() */
-	ALLOW(getpid),
+	ALLOW(getpid),			/* OpenSSL's DRBG fork check */
 	ALLOW(getrandom),		/* signing nonces, blinding */
 	ALLOW(lseek),			/* dprintf() to stderr probes it */
-	ALLOW(madvise),			/* malloc gives memory back */
 	ALLOW_NOBITS(mmap, 2, PROT_EXEC),
-	ALLOW_NOBITS(mprotect, 2, PROT_EXEC),
 	ALLOW(mremap),
 	ALLOW(munmap),
-	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* glibc's fstat() */
+	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* fstat() */
 	ALLOW(poll),
-	ALLOW(ppoll),
+	ALLOW(ppoll),			/* poll on arm64 */
 	ALLOW(read),
 	ALLOW(recvmsg),
 	ALLOW(restart_syscall),		/* poll resumed after SIGSTOP */

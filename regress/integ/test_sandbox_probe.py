@@ -20,13 +20,14 @@ import todtest as T  # noqa: E402
 # What each role must be able to do.
 NEEDED_BOTH = {"pair-io", "fdpass", "poll", "memory", "random", "clock",
                "log", "keys", "status"}
-NEEDED_WORKER = {"send-recv", "event", "epoll", "accept", "nameinfo-scope",
+NEEDED_WORKER = {"event", "epoll", "accept", "nameinfo-scope",
                  "shm", "tls13-ec", "tls12-ec", "tls13-rsa", "tls12-rsa"}
 # Worker-only needs that the keyholder's filter must refuse.
-REFUSED_KEYHOLDER = {"send-recv", "event", "epoll", "accept",
+REFUSED_KEYHOLDER = {"event", "epoll", "accept",
                      "nameinfo-scope", "shm"}
-# Forbidden for both.
-FORBIDDEN = {"open", "open-raw", "execve", "socket", "socket-unix",
+# Forbidden for both (send-recv: send(2) and recv(2) are sendto and
+# recvfrom, which neither role uses).
+FORBIDDEN = {"send-recv", "open", "open-raw", "execve", "socket", "socket-unix",
              "socketpair", "connect", "bind", "listen", "getsockname",
              "fork", "thread", "ptrace", "kill", "setuid", "chroot",
              "mount", "unshare", "prctl", "mmap-exec", "mprotect-exec",
