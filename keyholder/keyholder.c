@@ -27,6 +27,7 @@
 #include "kh_sign.h"
 #include "log.h"
 #include "proto.h"
+#include "sandbox.h"
 
 #define KH_MAX_WORKERS	128
 #define KH_WORKER_QMAX	(256 * 1024)	/* unread replies before a drop */
@@ -53,8 +54,25 @@ static struct ipc	*keyholder_logchan;	/* the sink has no context */
 static void
 keyholder_usage(void)
 {
-	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance]\n");
+	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance] "
+	    "[-r chroot] [-u uid:gid]\n");
 	exit(1);
+}
+
+/* -u uid:gid, numeric, as the parent resolved them. */
+static int
+keyholder_cred(const char *s, uid_t *uid, gid_t *gid)
+{
+	char		 buf[32], *colon;
+	const char	*e1, *e2;
+
+	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf) ||
+	    (colon = strchr(buf, ':')) == NULL)
+		return -1;
+	*colon++ = '\0';
+	*uid = strtonum(buf, 0, UINT32_MAX - 1, &e1);
+	*gid = strtonum(colon, 0, UINT32_MAX - 1, &e2);
+	return e1 == NULL && e2 == NULL ? 0 : -1;
 }
 
 /* The parent writes forwarded lines as they are: name them here. */
@@ -81,23 +99,27 @@ keyholder_log_sink(int pri, const char *line)
 
 /*
  * The one place for process hardening, called once OpenSSL is fully
- * initialised.  Afterwards only poll, recvmsg, sendmsg, read, write,
- * close, fcntl(F_SETFL), getrandom, clock_gettime, the memory calls,
- * getpid and exit may be needed.
+ * initialised (nothing may open a file afterwards): the secure heap and
+ * the key buffer are locked while still root, then chroot and the drop
+ * to uid/gid (as a normal user: limits only), no core dumps, and the
+ * keyholder's seccomp filter.
  */
 static void
-keyholder_sandbox(void)
+keyholder_sandbox(const char *root, uid_t uid, gid_t gid)
 {
 	int	 r;
 
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		fatal("%s: prctl PR_SET_DUMPABLE", __func__);
+	r = CRYPTO_secure_malloc_init(KH_SECURE_HEAP, 32);
 	if (mlock(keybuf, sizeof(keybuf)) == -1)
 		log_debug("%s: mlock: %s", __func__, strerror(errno));
+	privdrop_child(root, uid, gid, KH_MAX_WORKERS + 16);
+	/* After the uid change, which resets it. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("%s: prctl PR_SET_DUMPABLE", __func__);
 	/* Private key numbers then live in a locked, undumped heap. */
-	r = CRYPTO_secure_malloc_init(KH_SECURE_HEAP, 32);
 	log_debug("secure heap %s", r == 1 ? "active, locked" :
 	    r == 2 ? "active, not locked" : "not available");
+	sandbox_child(SANDBOX_KEYHOLDER);
 }
 
 static void
@@ -347,12 +369,14 @@ int
 main(int argc, char *argv[], char *envp[])
 {
 	static struct keyholder	 kh;
-	const char		*errstr;
+	const char		*errstr, *root = NULL;
 	socklen_t		 len = sizeof(int);
+	uid_t			 uid = 0;
+	gid_t			 gid = 0;
 	int			 ch, type, debug = 0, verbose = 0;
 
 	setproctitle_init(argc, argv, envp);
-	while ((ch = getopt(argc, argv, "dI:v")) != -1) {
+	while ((ch = getopt(argc, argv, "dI:r:u:v")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -360,6 +384,13 @@ main(int argc, char *argv[], char *envp[])
 		case 'I':
 			(void)strtonum(optarg, 0, 1000, &errstr);
 			if (errstr != NULL)
+				keyholder_usage();
+			break;
+		case 'r':
+			root = optarg;
+			break;
+		case 'u':
+			if (keyholder_cred(optarg, &uid, &gid) == -1)
 				keyholder_usage();
 			break;
 		case 'v':
@@ -390,7 +421,7 @@ main(int argc, char *argv[], char *envp[])
 
 	if (kh_crypto_warmup() == -1)
 		fatalx("OpenSSL initialisation failed");
-	keyholder_sandbox();
+	keyholder_sandbox(root, uid, gid);
 	log_debug("ready");
 	keyholder_loop(&kh);
 	return 0;

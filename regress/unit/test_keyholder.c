@@ -3,7 +3,9 @@
  * every signature algorithm verified against the certificate's public
  * key, hostile requests, and the lifecycle (parent EOF, shutdown).
  *
- * The keyholder binary is $TODOD_KEYHOLDER (default build/todod-keyholder).
+ * The keyholder is $TODOD_KEYHOLDER, by default the one built beside this
+ * test (build/todod-keyholder, or build/asan/todod-keyholder).  As root it
+ * is started as in production: -u 65534:65534 -r <test directory>.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -34,6 +36,44 @@
 #define WAIT_MS		5000	/* bound on any single reply */
 
 static char	 dir[] = "/tmp/todod-khtest-XXXXXX";
+
+/*
+ * The keyholder beside this test's build: build/regress/test_x runs
+ * build/todod-keyholder, build/asan/regress/test_x the ASan one.
+ */
+static const char	*khprog = "build/todod-keyholder";
+
+static void
+keyholder_path(const char *argv0)
+{
+	static char	 buf[1024];
+	char		*p;
+	int		 i;
+
+	if ((khprog = getenv("TODOD_KEYHOLDER")) != NULL)
+		return;
+	khprog = "build/todod-keyholder";
+	snprintf(buf, sizeof(buf), "%s", argv0);
+	for (i = 0; i < 2; i++) {
+		if ((p = strrchr(buf, '/')) == NULL)
+			return;
+		*p = '\0';
+	}
+	if (strlcat(buf, "/todod-keyholder", sizeof(buf)) < sizeof(buf) &&
+	    access(buf, X_OK) == 0)
+		khprog = buf;
+}
+
+/* As root, the keyholder drops to nobody in a chroot, as in production. */
+static void
+keyholder_exec(const char *flags)
+{
+	if (geteuid() == 0)
+		execl(khprog, "todod-keyholder", flags, "-u", "65534:65534",
+		    "-r", dir, (char *)NULL);
+	else
+		execl(khprog, "todod-keyholder", flags, (char *)NULL);
+}
 
 struct kh {
 	pid_t		 pid;
@@ -126,11 +166,8 @@ make_keys(void)
 static void
 spawn(struct kh *kh, int debug, const char *log)
 {
-	const char	*prog;
 	int		 sv[2], fd;
 
-	if ((prog = getenv("TODOD_KEYHOLDER")) == NULL)
-		prog = "build/todod-keyholder";
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0, sv) == -1)
 		abort();
@@ -143,8 +180,7 @@ spawn(struct kh *kh, int debug, const char *log)
 		if (log != NULL && (fd = open(log, O_WRONLY | O_CREAT |
 		    O_APPEND, 0600)) != -1)
 			dup2(fd, STDERR_FILENO);
-		execl(prog, "todod-keyholder", debug ? "-dv" : "-v",
-		    (char *)NULL);
+		keyholder_exec(debug ? "-dv" : "-v");
 		_exit(127);
 	}
 	close(sv[1]);
@@ -664,9 +700,7 @@ test_lifecycle(void)
 			dup2(sv[0], PROTO_CHANNEL_FD);
 			if ((fd = open("/dev/null", O_WRONLY)) != -1)
 				dup2(fd, STDERR_FILENO);
-			execl(getenv("TODOD_KEYHOLDER") ?
-			    getenv("TODOD_KEYHOLDER") : "build/todod-keyholder",
-			    "todod-keyholder", "-d", (char *)NULL);
+			keyholder_exec("-d");
 			_exit(127);
 		}
 		close(sv[0]);
@@ -691,14 +725,29 @@ log_has(const char *file, const char *needle)
 	return found;
 }
 
+/* ASan's exit-time leak check cannot run under the seccomp filter. */
+static void
+sanitizer_env(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	setenv("TODOD_SANDBOX_DISABLE", "1", 1);
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	setenv("TODOD_SANDBOX_DISABLE", "1", 1);
+#endif
+#endif
+}
+
 int
-main(void)
+main(int argc, char *argv[])
 {
 	struct kh	 kh;
 	struct ipc	 w1, w2;
 	int		 status;
 
 	signal(SIGPIPE, SIG_IGN);
+	keyholder_path(argc > 0 ? argv[0] : "");
+	sanitizer_env();
 	if (mkdtemp(dir) == NULL)
 		abort();
 	make_keys();

@@ -6,7 +6,9 @@
  * 2048/4096 (PSS and PKCS#1) and Ed25519, the loss and replacement of the
  * keyholder, and a scan of this process's memory for the private keys.
  *
- * The keyholder binary is $TODOD_KEYHOLDER (default build/todod-keyholder).
+ * The keyholder is $TODOD_KEYHOLDER, by default the one built beside this
+ * test (build/todod-keyholder, or build/asan/todod-keyholder).  As root it
+ * is started as in production: -u 65534:65534 -r <test directory>.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -79,6 +81,44 @@ struct kh {
 	pid_t		 pid;
 	struct ipc	 ipc;
 };
+
+/*
+ * The keyholder beside this test's build: build/regress/test_x runs
+ * build/todod-keyholder, build/asan/regress/test_x the ASan one.
+ */
+static const char	*khprog = "build/todod-keyholder";
+
+static void
+keyholder_path(const char *argv0)
+{
+	static char	 buf[1024];
+	char		*p;
+	int		 i;
+
+	if ((khprog = getenv("TODOD_KEYHOLDER")) != NULL)
+		return;
+	khprog = "build/todod-keyholder";
+	snprintf(buf, sizeof(buf), "%s", argv0);
+	for (i = 0; i < 2; i++) {
+		if ((p = strrchr(buf, '/')) == NULL)
+			return;
+		*p = '\0';
+	}
+	if (strlcat(buf, "/todod-keyholder", sizeof(buf)) < sizeof(buf) &&
+	    access(buf, X_OK) == 0)
+		khprog = buf;
+}
+
+/* As root, the keyholder drops to nobody in a chroot, as in production. */
+static void
+keyholder_exec(const char *flags)
+{
+	if (geteuid() == 0)
+		execl(khprog, "todod-keyholder", flags, "-u", "65534:65534",
+		    "-r", dir, (char *)NULL);
+	else
+		execl(khprog, "todod-keyholder", flags, (char *)NULL);
+}
 
 /* What a client child reports through its pipe. */
 struct result {
@@ -403,11 +443,8 @@ scan_memory(const struct needle *nd, int n, int *found, size_t *scanned)
 static void
 spawn(struct kh *kh)
 {
-	const char	*prog;
 	int		 sv[2], fd;
 
-	if ((prog = getenv("TODOD_KEYHOLDER")) == NULL)
-		prog = "build/todod-keyholder";
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0, sv) == -1)
 		abort();
@@ -420,7 +457,7 @@ spawn(struct kh *kh)
 		if ((fd = open(path("keyholder.log"), O_WRONLY | O_CREAT |
 		    O_APPEND, 0600)) != -1)
 			dup2(fd, STDERR_FILENO);
-		execl(prog, "todod-keyholder", "-dv", (char *)NULL);
+		keyholder_exec("-dv");
 		_exit(127);
 	}
 	close(sv[1]);
@@ -1076,12 +1113,27 @@ test_memory(void)
 	}
 }
 
+/* ASan's exit-time leak check cannot run under the seccomp filter. */
+static void
+sanitizer_env(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	setenv("TODOD_SANDBOX_DISABLE", "1", 1);
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	setenv("TODOD_SANDBOX_DISABLE", "1", 1);
+#endif
+#endif
+}
+
 int
-main(void)
+main(int argc, char *argv[])
 {
 	struct kh	 kh;
 
 	signal(SIGPIPE, SIG_IGN);
+	keyholder_path(argc > 0 ? argv[0] : "");
+	sanitizer_env();
 	if (mkdtemp(dir) == NULL)
 		abort();
 	make_pki();
