@@ -23,12 +23,11 @@ NEEDED_BOTH = {"pair-io", "fdpass", "poll", "memory", "random", "clock",
 NEEDED_WORKER = {"event", "epoll", "accept", "nameinfo-scope",
                  "shm", "tls13-ec", "tls12-ec", "tls13-rsa", "tls12-rsa"}
 # Worker-only needs that the keyholder's filter must refuse.
-REFUSED_KEYHOLDER = {"event", "epoll", "accept",
-                     "nameinfo-scope", "shm"}
+REFUSED_KEYHOLDER = {"event", "epoll", "accept", "nameinfo-scope", "shm"}
 # Forbidden for both (send-recv: send(2) and recv(2) are sendto and
 # recvfrom, which neither role uses).
-FORBIDDEN = {"send-recv", "open", "open-raw", "execve", "socket", "socket-unix",
-             "socketpair", "connect", "bind", "listen", "getsockname",
+FORBIDDEN = {"send-recv", "open", "open-raw", "execve", "socket",
+             "socket-unix", "socketpair", "connect", "bind", "listen", "getsockname",
              "fork", "thread", "ptrace", "kill", "setuid", "chroot",
              "mount", "unshare", "prctl", "mmap-exec", "mprotect-exec",
              "fcntl-dupfd", "dup", "ioctl-tiocsti", "memfd", "x32"}

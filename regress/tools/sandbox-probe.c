@@ -111,8 +111,10 @@ probe_forbidden(const char *what, long r)
 	if (r == -1) {
 		printf("denied: %s\n", strerrorname_np(errno));
 		fflush(stdout);
-		/* No exit handlers (ASan's among them): only this call is
-		 * being tested. */
+		/*
+		 * No exit handlers (ASan's among them): only this call is
+		 * being tested.
+		 */
 		syscall(SYS_exit_group, 3);
 		_exit(3);
 	}
