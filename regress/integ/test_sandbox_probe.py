@@ -200,6 +200,48 @@ def test_disable_honoured(probe):
          "keeps no_new_privs")
 
 
+def test_debug_build(build):
+    """The TRAP build names the forbidden call, then dies of SIGSYS."""
+    pkgs = ["libtls", "libbsd-overlay", "yajl", "sqlite3", "libevent",
+            "libseccomp", "libssl", "libcrypto"]
+    cc = os.environ.get("CC", "cc")
+    if not shutil.which(cc) or not shutil.which("pkg-config"):
+        T.ok(True, "debug build # SKIP no compiler")
+        return
+    pc = subprocess.run(["pkg-config", "--cflags", "--libs"] + pkgs,
+                        capture_output=True, text=True)
+    tmp = tempfile.mkdtemp(prefix="todod-probe-dbg-")
+    try:
+        exe = os.path.join(tmp, "sandbox-probe-debug")
+        cmd = [cc, "-O1", "-D_GNU_SOURCE", "-DTODOD_SANDBOX_DEBUG",
+               "-I" + os.path.join(T.TOP, "common"),
+               "-I" + os.path.join(T.TOP, "daemon"), "-o", exe,
+               os.path.join(T.TOP, "regress", "tools", "sandbox-probe.c"),
+               os.path.join(T.TOP, "common", "sandbox.c"),
+               os.path.join(build, "libtodod.a"),
+               os.path.join(build, "libcommon.a")] + pc.stdout.split() + \
+            ["-ldl"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if not T.ok(pc.returncode == 0 and r.returncode == 0,
+                    "debug build of the probe compiles"):
+            print("# " + r.stderr.replace("\n", "\n# ")[-2000:])
+            return
+        dbg = Probe(exe)
+        for role, action, name in (("worker", "execve", "execve"),
+                                   ("keyholder", "accept", "accept4"),
+                                   ("worker", "prctl", "prctl")):
+            rc, out, err = dbg.run(role, action)
+            T.ok(rc == -signal.SIGSYS and
+                 "forbidden system call %s (" % name in err,
+                 "debug build, %s: %s is named and kills (%s)" %
+                 (role, name, err.strip().splitlines()[-1:]))
+        rc, out, err = dbg.run("worker", "tls13-rsa")
+        T.ok(rc == 0 and "forbidden" not in err,
+             "debug build, worker: a TLS handshake traps nothing")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_status_here(probe):
     for role in ("worker", "keyholder"):
         p, st = probe.hold(role)
@@ -359,6 +401,7 @@ def main():
             test_stderr_file(probe)
             test_disable_ignored(probe)
             test_status_here(probe)
+            test_debug_build(build)
             if T.is_root():
                 test_root_drop(probe, listed)
                 if shutil.which("setpriv"):
