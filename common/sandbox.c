@@ -1,18 +1,28 @@
 /*
  * seccomp filters for todod's children, built with libseccomp.
  *
- * Each role has one allowlist below, one system call per line, side by
- * side so that a reviewer can compare them.  Anything not listed kills the
- * whole process (SCMP_ACT_KILL_PROCESS): a compromised worker that tries
- * to open a file, start a program or make a socket dies on the spot, and
- * the parent restarts it.  libseccomp checks the architecture first: only
- * the native one is accepted, and on x86_64 that check also rejects x32
- * system call numbers (bit 30 set), so neither can be used to reach
- * syscalls under other numbers.
+ * Each role has one allowlist below, one system call per line, the two
+ * lists next to each other so that a reviewer can compare them.  Anything
+ * not listed kills the whole process (SCMP_ACT_KILL_PROCESS): a
+ * compromised worker that tries to open a file, start a program or make a
+ * socket dies on the spot, and the parent restarts it.  Arguments are
+ * checked where that is cheap and means something: fcntl and futex only
+ * with the commands used, mmap never with PROT_EXEC, shutdown only
+ * SHUT_WR, fstatat only as fstat.  One call fails with an errno instead
+ * of killing, because glibc makes it harmlessly: socket() in the worker
+ * (getnameinfo for a link-local IPv6 peer; it falls back to the numeric
+ * scope).
+ *
+ * libseccomp checks the architecture first: only the native one is
+ * accepted, and on x86_64 that check also rejects x32 system call numbers
+ * (bit 30 set), so neither can reach calls under other numbers.  Both
+ * always kill, in the debug build too.
  *
  * Everything a role needs from the file system or the network is set up
  * before the filter goes on: libraries initialised, listening sockets and
- * channels inherited or received as descriptors.
+ * channels inherited or received as descriptors.  abort() needs
+ * rt_sigprocmask and tgkill, which are not allowed: a child that aborts
+ * dies of SIGSYS rather than SIGABRT.
  *
  * Build variants:
  *  -DTODOD_SANDBOX_DEBUG	the default action traps instead of killing;
