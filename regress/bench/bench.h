@@ -155,15 +155,15 @@ struct bench_thread;
 struct bench_slot {
 	struct bench_thread	*thr;
 	uint32_t		 idx;
-	uint32_t		 gen;		/* tags epoll events of one fd */
+	uint32_t		 gen;	/* tags the epoll events of one fd */
 	enum slot_state		 state;
 	int			 fd;
 	SSL			*ssl;
-	SSL_SESSION		*session;	/* the last one the server gave */
-	int			 served;	/* responses on this connection */
+	SSL_SESSION		*session;	/* the server's latest */
+	int			 served;	/* responses, this connection */
 	int			 got_bytes;	/* of the current response */
-	int			 retried;	/* current request was resent */
-	int			 reconnect;	/* the server closed: count it */
+	int			 retried;	/* the request was resent */
+	int			 reconnect;	/* the server closed: count */
 	int64_t			 req_start;
 	int64_t			 deadline;
 	int64_t			 wake;

@@ -131,8 +131,8 @@ resp_parse_connection(const char *v, const char *e, int *conn)
 			;
 		if (te - t == 5 && strncasecmp(t, "close", 5) == 0)
 			*conn = 1;
-		else if (te - t == 10 && strncasecmp(t, "keep-alive", 10) == 0 &&
-		    *conn != 1)
+		else if (te - t == 10 && *conn != 1 &&
+		    strncasecmp(t, "keep-alive", 10) == 0)
 			*conn = 2;
 		v = te;
 	}

@@ -7,7 +7,7 @@
     benchlib.py cpu PID                  CPU seconds of the process tree
     benchlib.py procs PID                per-process CPU ticks, with titles
     benchlib.py pcpu BEFORE AFTER SECS   %CPU per process between samples
-    benchlib.py mem PID                  "pss_kb rss_kb nprocs" of the tree
+    benchlib.py mem PID                  "pss_kb rss_kb nread nprocs" of the tree
     benchlib.py hist BEFORE AFTER NAME   p50/p99 of a Prometheus histogram
     benchlib.py table RAW                the results tables
     benchlib.py field LINE KEY           one key=value from a result line
@@ -139,8 +139,11 @@ def cmd_pcpu(before, after, secs):
 
 
 def cmd_mem(root):
+    """Pss and Rss sums, processes read and found (a non-dumpable process,
+    the keyholder, is readable only by root)."""
     pss = rss = n = 0
-    for pid in descendants(int(root)):
+    pids = descendants(int(root))
+    for pid in pids:
         try:
             with open("/proc/%d/smaps_rollup" % pid) as f:
                 for line in f:
@@ -151,7 +154,7 @@ def cmd_mem(root):
             n += 1
         except (OSError, ValueError, IndexError):
             pass
-    print(pss, rss, n)
+    print(pss, rss, n, len(pids))
     return 0
 
 

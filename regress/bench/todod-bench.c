@@ -4,6 +4,13 @@
  * todod-bench -p port -C ca -c cert -k key [-q] [-H host] [-n servername]
  *     [-m full|resume|get|post|idle|fill|lat] [-t conns] [-d secs]
  *     [-w warmup] [-T 1.2|1.3] [-P path] [-j threads] [-i items]
+ *
+ * Requests completed in the -d window after the -w warm-up are counted
+ * (fill and idle have no warm-up); errors are counted over the whole run
+ * and the first of each kind goes to stderr.  With -q stdout gets one
+ * key=value line for scripts.  The exit status is 0 whenever the run took
+ * place, errors or not (the line says how many), 1 on a setup failure
+ * (files, address), 2 on a usage error.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -40,8 +47,10 @@ static void	opts_parse(struct bench_opts *, int, char **);
 static double	opts_seconds(const char *, const char *, double, double);
 static void	bench_nofile(int);
 static void	bench_resolve(struct bench_shared *, const struct bench_opts *);
-static void	bench_requests(struct bench_shared *, const struct bench_opts *);
+static void	bench_requests(struct bench_shared *,
+		    const struct bench_opts *);
 static struct bench_thread *bench_threads(struct bench_shared *, int, int);
+static void	bench_threads_free(struct bench_thread *, int);
 static void	bench_sleep_until(int64_t);
 static double	bench_cpu(void);
 static void	bench_report(const struct bench_opts *, struct bench_thread *,
@@ -145,7 +154,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 	o->warmup = 1;
 	o->proto = TLS1_3_VERSION;
 	o->items = 0;
-	while ((ch = getopt(argc, argv, "C:c:d:H:i:j:k:m:n:P:p:qT:t:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "C:c:d:H:i:j:k:m:n:P:p:qT:t:w:")) !=
+	    -1) {
 		switch (ch) {
 		case 'C':
 			o->ca = optarg;
@@ -326,6 +336,19 @@ bench_threads(struct bench_shared *sh, int nthreads, int conns)
 }
 
 static void
+bench_threads_free(struct bench_thread *thr, int nthreads)
+{
+	int	 i;
+
+	for (i = 0; i < nthreads; i++) {
+		close(thr[i].epfd);
+		free(thr[i].rbuf);
+		free(thr[i].slots);
+	}
+	free(thr);
+}
+
+static void
 bench_sleep_until(int64_t t)
 {
 	struct timespec	 ts;
@@ -502,6 +525,7 @@ main(int argc, char *argv[])
 	secs = o.mode == MODE_FILL ? (conn_now() - t0) / (double)NSEC :
 	    o.secs;
 	bench_report(&o, thr, secs, cpu1 - cpu0);
+	bench_threads_free(thr, o.threads);
 	SSL_CTX_free(sh.ctx);
 	return 0;
 }
