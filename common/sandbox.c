@@ -8,10 +8,9 @@
  * socket dies on the spot, and the parent restarts it.  Arguments are
  * checked where that is cheap and means something: fcntl and futex only
  * with the commands used, mmap never with PROT_EXEC, shutdown only
- * SHUT_WR, fstatat only as fstat.  One call fails with an errno instead
- * of killing, because glibc makes it harmlessly: socket() in the worker
- * (getnameinfo for a link-local IPv6 peer; it falls back to the numeric
- * scope).
+ * SHUT_WR, fstatat only as fstat.  (The worker names its peers with
+ * NI_NUMERICSCOPE: without it glibc's getnameinfo() opens a socket to
+ * name a link-local peer's interface.)
  *
  * libseccomp checks the architecture first: only the native one is
  * accepted, and on x86_64 that check also rejects x32 system call numbers
@@ -126,8 +125,6 @@ static const struct sandbox_rule sandbox_worker[] = {
 	ALLOW(rt_sigreturn),		/* libevent's signal handler */
 	ALLOW(sendmsg),
 	ALLOW_ARG(shutdown, 1, SHUT_WR),	/* lingering close */
-	/* glibc's getnameinfo() asks for a link-local peer's interface */
-	DENY(socket, EACCES),
 	ALLOW(time),			/* vDSO fallback */
 	ALLOW(write),
 };

@@ -249,6 +249,15 @@ parent_spawn(struct parent *p, struct child *c)
 		else if (dup2(sv[1], PROTO_CHANNEL_FD) == -1)
 			_exit(1);
 		close_range(PROTO_CHANNEL_FD + 1, ~0U, 0);
+		/* detached: logs go through the channel, not the launcher */
+		if (!p->foreground) {
+			int	 nfd = open("/dev/null", O_RDWR);
+
+			if (nfd != -1 && nfd != STDERR_FILENO) {
+				dup2(nfd, STDERR_FILENO);
+				close(nfd);
+			}
+		}
 		{
 			sigset_t	 set;
 

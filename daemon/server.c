@@ -101,6 +101,33 @@ conn_unwant(struct conn *c)
 		event_del(&c->ev);
 }
 
+/*
+ * "127.0.0.1:53012" or "[fe80::1%2]:53012".  Not getnameinfo(): for a
+ * link-local peer glibc's opens a socket to name the interface, which the
+ * worker's seccomp filter does not allow.
+ */
+static void
+server_peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
+	char				 host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET && inet_ntop(AF_INET, &sin->sin_addr,
+	    host, sizeof(host)) != NULL)
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	else if (ss->ss_family == AF_INET6 && inet_ntop(AF_INET6,
+	    &sin6->sin6_addr, host, sizeof(host)) != NULL) {
+		if (sin6->sin6_scope_id != 0)
+			snprintf(buf, len, "[%s%%%u]:%u", host,
+			    sin6->sin6_scope_id, ntohs(sin6->sin6_port));
+		else
+			snprintf(buf, len, "[%s]:%u", host,
+			    ntohs(sin6->sin6_port));
+	} else
+		strlcpy(buf, "unknown", len);
+}
+
 static void
 server_accept(int fd, short ev, void *arg)
 {
@@ -109,7 +136,6 @@ server_accept(int fd, short ev, void *arg)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	struct conn		*c;
-	char			 host[INET6_ADDRSTRLEN], serv[8];
 	int			 s, i;
 
 	for (i = 0; i < SERVER_ACCEPT_BATCH && w->accepting; i++) {
@@ -137,15 +163,7 @@ server_accept(int fd, short ev, void *arg)
 		}
 		c->w = w;
 		c->fd = s;
-		if (getnameinfo((struct sockaddr *)&ss, len, host,
-		    sizeof(host), serv, sizeof(serv),
-		    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-			strlcpy(c->peer, "unknown", sizeof(c->peer));
-		else if (ss.ss_family == AF_INET6)
-			snprintf(c->peer, sizeof(c->peer), "[%s]:%s", host,
-			    serv);
-		else
-			snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
+		server_peer_name(&ss, c->peer, sizeof(c->peer));
 		if (tls_accept_socket(w->tls->server, &c->tls, s) == -1) {
 			log_warnx("peer=%s tls accept: %s", c->peer,
 			    tls_error(w->tls->server));

@@ -85,7 +85,7 @@ struct conn {
 	enum conn_wait		 wait;
 	uint32_t		 reqid;
 	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
-	char			 peer[64];
+	char			 peer[80];
 	struct timeval		 deadline;	/* current timeout, absolute */
 
 	/* identity, from the peer certificate after the handshake */
