@@ -32,7 +32,7 @@
 #define KH_MAX_WORKERS	128
 #define KH_WORKER_QMAX	(256 * 1024)	/* unread replies before a drop */
 #define KH_LOG_QMAX	(1024 * 1024)	/* log lines are dropped past it */
-#define KH_SECURE_HEAP	(64 * 1024)
+#define KH_SECURE_HEAP	(256 * 1024)	/* some 140 RSA-4096 keys */
 #define KH_KEYBUF_SIZE	(KH_KEYFILE_MAX + 1)
 
 struct kh_worker {
@@ -50,6 +50,7 @@ struct keyholder {
 /* PEM bytes of a key file while it is parsed; wiped after each use. */
 static uint8_t		 keybuf[KH_KEYBUF_SIZE] __attribute__((aligned(4096)));
 static struct ipc	*keyholder_logchan;	/* the sink has no context */
+static char		 keyholder_name[32] = "keyholder";
 
 static void
 keyholder_usage(void)
@@ -57,22 +58,6 @@ keyholder_usage(void)
 	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance] "
 	    "[-r chroot] [-u uid:gid]\n");
 	exit(1);
-}
-
-/* -u uid:gid, numeric, as the parent resolved them. */
-static int
-keyholder_cred(const char *s, uid_t *uid, gid_t *gid)
-{
-	char		 buf[32], *colon;
-	const char	*e1, *e2;
-
-	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf) ||
-	    (colon = strchr(buf, ':')) == NULL)
-		return -1;
-	*colon++ = '\0';
-	*uid = strtonum(buf, 0, UINT32_MAX - 1, &e1);
-	*gid = strtonum(colon, 0, UINT32_MAX - 1, &e2);
-	return e1 == NULL && e2 == NULL ? 0 : -1;
 }
 
 /* The parent writes forwarded lines as they are: name them here. */
@@ -85,7 +70,7 @@ keyholder_log_sink(int pri, const char *line)
 	if (ipc_queued(keyholder_logchan) > KH_LOG_QMAX ||
 	    (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 32)) == NULL)
 		return;
-	snprintf(full, sizeof(full), "keyholder: %s", line);
+	snprintf(full, sizeof(full), "%s: %s", keyholder_name, line);
 	ipc_add_u32(wb, (uint32_t)pri);
 	ipc_add_str(wb, full);
 	if (ipc_send(keyholder_logchan, wb, -1) == -1)
@@ -371,9 +356,9 @@ main(int argc, char *argv[], char *envp[])
 	static struct keyholder	 kh;
 	const char		*errstr, *root = NULL;
 	socklen_t		 len = sizeof(int);
-	uid_t			 uid = 0;
-	gid_t			 gid = 0;
+	unsigned int		 uid = 0, gid = 0;
 	int			 ch, type, debug = 0, verbose = 0;
+	char			 c;
 
 	setproctitle_init(argc, argv, envp);
 	while ((ch = getopt(argc, argv, "dI:r:u:v")) != -1) {
@@ -385,12 +370,15 @@ main(int argc, char *argv[], char *envp[])
 			(void)strtonum(optarg, 0, 1000, &errstr);
 			if (errstr != NULL)
 				keyholder_usage();
+			/* Several keyholders: their log lines say which. */
+			snprintf(keyholder_name, sizeof(keyholder_name),
+			    "keyholder %s", optarg);
 			break;
 		case 'r':
 			root = optarg;
 			break;
-		case 'u':
-			if (keyholder_cred(optarg, &uid, &gid) == -1)
+		case 'u':	/* numeric, as the parent resolved them */
+			if (sscanf(optarg, "%u:%u%c", &uid, &gid, &c) != 2)
 				keyholder_usage();
 			break;
 		case 'v':
@@ -408,7 +396,7 @@ main(int argc, char *argv[], char *envp[])
 
 	/* Never syslog directly: the parent owns that connection. */
 	log_init(1, verbose);
-	log_procinit("keyholder");
+	log_procinit(keyholder_name);
 	ipc_init(&kh.parent, PROTO_CHANNEL_FD);
 	if (!debug) {
 		keyholder_logchan = &kh.parent;
@@ -417,7 +405,7 @@ main(int argc, char *argv[], char *envp[])
 	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl");
 	setproctitle("-%s", "todod-keyholder");
-	kh_keytab_init(&kh.keys);
+	TAILQ_INIT(&kh.keys);
 
 	if (kh_crypto_warmup() == -1)
 		fatalx("OpenSSL initialisation failed");

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -20,13 +21,6 @@
 #include <openssl/x509.h>
 
 #include "kh_sign.h"
-
-/* A request that passed every check; in points into the message. */
-struct kh_req {
-	struct proto_sign_req	 hdr;
-	const uint8_t		*in;
-	const struct kh_key	*key;	/* NULL: unknown key id */
-};
 
 /* Indexed by enum proto_sign_md. */
 static const struct kh_md {
@@ -38,42 +32,28 @@ static const struct kh_md {
 };
 #define KH_NMDS		(sizeof(kh_mds) / sizeof(kh_mds[0]))
 
+/* Which enum proto_sign_alg bits each enum kh_keytype may use. */
+static const unsigned int kh_algs[] = {
+	[KH_KEY_RSA] = 1 << SIGN_RSA_PKCS1 | 1 << SIGN_RSA_PSS,
+	[KH_KEY_EC] = 1 << SIGN_ECDSA,
+	[KH_KEY_ED25519] = 1 << SIGN_ED25519
+};
+#define KH_ALG_FITS(type, alg)	((alg) < 32 && kh_algs[type] & 1U << (alg))
+
 /* Fetched once, before the sandbox: later fetches must not need files. */
 static EVP_MD	*kh_md_cache[KH_NMDS];
 
 static int	 kh_pkey_op(EVP_PKEY *, uint32_t, uint32_t, const uint8_t *,
 		    size_t, uint8_t *, size_t *, int);
-static int	 kh_sign_pkey(EVP_PKEY *, uint32_t, uint32_t,
-		    const uint8_t *, size_t, uint8_t *, size_t *);
-
-/* Digest length of a signature digest, 0 for none or unknown. */
-static size_t
-kh_md_len(uint32_t md)
-{
-	return md < KH_NMDS ? kh_mds[md].len : 0;
-}
 
 static EVP_MD *
 kh_md_get(uint32_t md)
 {
-	if (kh_md_len(md) == 0)
+	if (md == SIGN_MD_NONE || md >= KH_NMDS)
 		return NULL;
 	if (kh_md_cache[md] == NULL)
 		kh_md_cache[md] = EVP_MD_fetch(NULL, kh_mds[md].name, NULL);
 	return kh_md_cache[md];
-}
-
-void
-kh_keytab_init(struct kh_keytab *tab)
-{
-	TAILQ_INIT(tab);
-}
-
-void
-kh_keytab_clear(struct kh_keytab *tab)
-{
-	while (!TAILQ_EMPTY(tab))
-		kh_key_drop(tab, TAILQ_FIRST(tab)->keyid);
 }
 
 struct kh_key *
@@ -100,34 +80,33 @@ kh_key_drop(struct kh_keytab *tab, uint32_t keyid)
 	return 0;
 }
 
+void
+kh_keytab_clear(struct kh_keytab *tab)
+{
+	while (!TAILQ_EMPTY(tab))
+		kh_key_drop(tab, TAILQ_FIRST(tab)->keyid);
+}
+
 /*
- * Read a whole key file into buf, which holds at least KH_KEYFILE_MAX + 1
- * bytes, so that a file over the limit is seen rather than cut.  The fd is
- * not closed here.
+ * Read a whole key file into buf (KH_KEYFILE_MAX + 1 bytes, so that a
+ * file over the limit is seen rather than cut).  *len is what was read.
  */
 int
 kh_key_read_fd(int fd, uint8_t *buf, size_t *len)
 {
-	size_t	 off = 0;
 	ssize_t	 n;
 
-	while (off <= KH_KEYFILE_MAX) {
-		n = read(fd, buf + off, KH_KEYFILE_MAX + 1 - off);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
+	for (*len = 0; *len <= KH_KEYFILE_MAX; *len += n) {
+		if ((n = read(fd, buf + *len, KH_KEYFILE_MAX + 1 -
+		    *len)) == -1 && errno == EINTR)
+			n = 0;
+		else if (n == -1)
 			return -1;
-		}
-		if (n == 0)
-			break;
-		off += n;
+		else if (n == 0)
+			return 0;
 	}
-	*len = off;
-	if (off > KH_KEYFILE_MAX) {
-		errno = EFBIG;
-		return -1;
-	}
-	return 0;
+	errno = EFBIG;
+	return -1;
 }
 
 /* An encrypted key cannot be unlocked here: there is nobody to ask. */
@@ -142,19 +121,34 @@ static EVP_PKEY *
 kh_key_parse(const uint8_t *pem, size_t len)
 {
 	BIO		*bio;
-	EVP_PKEY	*pkey;
+	EVP_PKEY	*pkey = NULL;
 
-	if (len == 0 || len > KH_KEYFILE_MAX)
-		return NULL;
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		return NULL;
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, kh_nopass, NULL);
-	BIO_free(bio);
+	if (len > 0 && len <= KH_KEYFILE_MAX &&
+	    (bio = BIO_new_mem_buf(pem, (int)len)) != NULL) {
+		pkey = PEM_read_bio_PrivateKey(bio, NULL, kh_nopass, NULL);
+		BIO_free(bio);
+	}
 	ERR_clear_error();
 	return pkey;
 }
 
-/* Which key types we sign with, and their policy. */
+/* When a parse fails: was it for want of secure memory? */
+static int
+kh_heap_full(void)
+{
+	void	*p;
+
+	if (!CRYPTO_secure_malloc_initialized())
+		return 0;
+	if ((p = OPENSSL_secure_malloc(4096)) == NULL) {
+		ERR_clear_error();
+		return 1;
+	}
+	OPENSSL_secure_free(p);
+	return 0;
+}
+
+/* The key types we sign with, and their policy. */
 static int
 kh_key_type(EVP_PKEY *pkey, const char *path, char *err, size_t errlen)
 {
@@ -162,28 +156,22 @@ kh_key_type(EVP_PKEY *pkey, const char *path, char *err, size_t errlen)
 	size_t	 glen;
 	int	 bits;
 
-	if (EVP_PKEY_is_a(pkey, "RSA")) {
-		bits = EVP_PKEY_get_bits(pkey);
-		if (bits < 2048 || bits > 4096) {
-			snprintf(err, errlen, "%s: RSA key of %d bits "
-			    "not supported (2048 to 4096)", path, bits);
-			return -1;
-		}
-		return KH_KEY_RSA;
-	}
-	if (EVP_PKEY_is_a(pkey, "EC")) {
-		if (!EVP_PKEY_get_group_name(pkey, group, sizeof(group),
-		    &glen) || (strcmp(group, "prime256v1") != 0 &&
-		    strcmp(group, "secp384r1") != 0)) {
-			snprintf(err, errlen, "%s: EC curve not supported "
-			    "(P-256 or P-384)", path);
-			return -1;
-		}
-		return KH_KEY_EC;
-	}
 	if (EVP_PKEY_is_a(pkey, "ED25519"))
 		return KH_KEY_ED25519;
-	snprintf(err, errlen, "%s: unsupported key type", path);
+	if (EVP_PKEY_is_a(pkey, "RSA")) {
+		if ((bits = EVP_PKEY_get_bits(pkey)) >= 2048 && bits <= 4096)
+			return KH_KEY_RSA;
+		snprintf(err, errlen, "%s: RSA key of %d bits not supported "
+		    "(2048 to 4096)", path, bits);
+	} else if (EVP_PKEY_is_a(pkey, "EC")) {
+		if (EVP_PKEY_get_group_name(pkey, group, sizeof(group),
+		    &glen) && (strcmp(group, "prime256v1") == 0 ||
+		    strcmp(group, "secp384r1") == 0))
+			return KH_KEY_EC;
+		snprintf(err, errlen, "%s: EC curve not supported "
+		    "(P-256 or P-384)", path);
+	} else
+		snprintf(err, errlen, "%s: unsupported key type", path);
 	return -1;
 }
 
@@ -197,21 +185,19 @@ kh_key_selftest(EVP_PKEY *pkey, enum kh_keytype type)
 {
 	uint8_t		 in[32], sig[PROTO_SIGN_MAX_SIG];
 	size_t		 siglen = sizeof(sig);
-	uint32_t	 alg, md;
+	uint32_t	 alg, md = SIGN_MD_SHA256;
 
 	memset(in, 0x5a, sizeof(in));
-	alg = type == KH_KEY_RSA ? SIGN_RSA_PSS :
-	    type == KH_KEY_EC ? SIGN_ECDSA : SIGN_ED25519;
-	md = alg == SIGN_ED25519 ? SIGN_MD_NONE : SIGN_MD_SHA256;
-	if (kh_sign_pkey(pkey, alg, md, in, sizeof(in), sig, &siglen) == -1)
+	alg = type == KH_KEY_RSA ? SIGN_RSA_PSS : type == KH_KEY_EC ?
+	    SIGN_ECDSA : SIGN_ED25519;
+	if (alg == SIGN_ED25519)
+		md = SIGN_MD_NONE;
+	if (kh_pkey_op(pkey, alg, md, in, sizeof(in), sig, &siglen, 0) == -1)
 		return -1;
 	return kh_pkey_op(pkey, alg, md, in, sizeof(in), sig, &siglen, 1);
 }
 
-/*
- * Add (or replace) key keyid from PEM bytes.  On failure err holds a
- * reason naming path.
- */
+/* Add (or replace) key keyid from PEM; else err names path and why. */
 int
 kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
     size_t len, const char *path, char *err, size_t errlen)
@@ -221,7 +207,8 @@ kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
 	int		 type;
 
 	if ((pkey = kh_key_parse(pem, len)) == NULL) {
-		snprintf(err, errlen, "%s: not a private key", path);
+		snprintf(err, errlen, "%s: %s", path, kh_heap_full() ?
+		    "no room left in the secure heap" : "not a private key");
 		return -1;
 	}
 	if ((type = kh_key_type(pkey, path, err, errlen)) == -1)
@@ -257,58 +244,6 @@ kh_key_spki(EVP_PKEY *pkey, uint8_t **der, size_t *len)
 		return -1;
 	*der = p;
 	*len = n;
-	return 0;
-}
-
-static int
-kh_alg_fits(enum kh_keytype type, uint32_t alg)
-{
-	switch (type) {
-	case KH_KEY_RSA:
-		return alg == SIGN_RSA_PKCS1 || alg == SIGN_RSA_PSS;
-	case KH_KEY_EC:
-		return alg == SIGN_ECDSA;
-	case KH_KEY_ED25519:
-		return alg == SIGN_ED25519;
-	}
-	return 0;
-}
-
-/*
- * Check an IMSG_KH_SIGN payload.  Returns 0 with req filled (req->key is
- * NULL for an unknown key id, which is not the worker's fault after a
- * reload), -1 for a malformed request: the caller drops the channel.
- */
-static int
-kh_req_parse(const struct kh_keytab *tab, const void *data, size_t len,
-    struct kh_req *req)
-{
-	struct proto_sign_req	*h = &req->hdr;
-	size_t			 mdlen;
-
-	if (len < sizeof(*h))
-		return -1;
-	memcpy(h, data, sizeof(*h));
-	if (h->inlen > PROTO_SIGN_MAX_INPUT || len - sizeof(*h) != h->inlen)
-		return -1;
-	switch (h->alg) {
-	case SIGN_RSA_PKCS1:
-	case SIGN_RSA_PSS:
-	case SIGN_ECDSA:
-		if ((mdlen = kh_md_len(h->md)) == 0 || h->inlen != mdlen)
-			return -1;
-		break;
-	case SIGN_ED25519:
-		if (h->md != SIGN_MD_NONE || h->inlen == 0)
-			return -1;
-		break;
-	default:
-		return -1;
-	}
-	req->in = (const uint8_t *)data + sizeof(*h);
-	req->key = kh_key_find(tab, h->keyid);
-	if (req->key != NULL && !kh_alg_fits(req->key->type, h->alg))
-		return -1;
 	return 0;
 }
 
@@ -350,9 +285,7 @@ kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
 	EVP_MD_CTX	*mctx;
 	int		 ok = 0;
 
-	if (alg == SIGN_ED25519) {
-		if ((mctx = EVP_MD_CTX_new()) == NULL)
-			return -1;
+	if (alg == SIGN_ED25519 && (mctx = EVP_MD_CTX_new()) != NULL) {
 		if (verify)
 			ok = EVP_DigestVerifyInit_ex(mctx, NULL, NULL, NULL,
 			    NULL, pkey, NULL) == 1 && EVP_DigestVerify(mctx,
@@ -362,7 +295,8 @@ kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
 			    NULL, pkey, NULL) == 1 && EVP_DigestSign(mctx,
 			    sig, siglen, in, inlen) == 1;
 		EVP_MD_CTX_free(mctx);
-	} else if ((ctx = kh_digest_ctx(pkey, alg, md, verify)) != NULL) {
+	} else if (alg != SIGN_ED25519 &&
+	    (ctx = kh_digest_ctx(pkey, alg, md, verify)) != NULL) {
 		if (verify)
 			ok = EVP_PKEY_verify(ctx, sig, *siglen, in,
 			    inlen) == 1;
@@ -374,33 +308,38 @@ kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
 	return ok ? 0 : -1;
 }
 
-static int
-kh_sign_pkey(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
-    size_t inlen, uint8_t *sig, size_t *siglen)
-{
-	return kh_pkey_op(pkey, alg, md, in, inlen, sig, siglen, 0);
-}
-
 /*
- * Handle one IMSG_KH_SIGN payload.  Returns -1 for a malformed request,
- * otherwise 0 with rep filled (status may say the signature failed) and
- * *replen the bytes to send.
+ * Handle one IMSG_KH_SIGN payload.  A malformed request returns -1: the
+ * caller drops the channel.  Otherwise rep is filled and *replen is the
+ * size to send; an unknown key id (not the worker's fault after a
+ * reload) or a failed signature is a status, not a drop.
  */
 int
 kh_handle(const struct kh_keytab *tab, const void *data, size_t len,
     struct kh_reply *rep, size_t *replen)
 {
-	struct kh_req	 req;
-	size_t		 siglen = sizeof(rep->sig);
+	struct proto_sign_req	 h;
+	const struct kh_key	*key;
+	size_t			 siglen = sizeof(rep->sig);
 
-	if (kh_req_parse(tab, data, len, &req) == -1)
+	if (len < sizeof(h))
+		return -1;
+	memcpy(&h, data, sizeof(h));
+	if (h.inlen > PROTO_SIGN_MAX_INPUT || len - sizeof(h) != h.inlen)
+		return -1;
+	if (h.alg == SIGN_ED25519 ? h.md != SIGN_MD_NONE || h.inlen == 0 :
+	    h.alg < SIGN_RSA_PKCS1 || h.alg > SIGN_ECDSA ||
+	    kh_md_get(h.md) == NULL || h.inlen != kh_mds[h.md].len)
+		return -1;
+	if ((key = kh_key_find(tab, h.keyid)) != NULL &&
+	    !KH_ALG_FITS(key->type, h.alg))
 		return -1;
 	memset(&rep->rep, 0, sizeof(rep->rep));
-	rep->rep.reqid = req.hdr.reqid;
-	if (req.key == NULL)
+	rep->rep.reqid = h.reqid;
+	if (key == NULL)
 		rep->rep.status = KH_STATUS_NOKEY;
-	else if (kh_sign_pkey(req.key->pkey, req.hdr.alg, req.hdr.md, req.in,
-	    req.hdr.inlen, rep->sig, &siglen) == -1)
+	else if (kh_pkey_op(key->pkey, h.alg, h.md, (const uint8_t *)data +
+	    sizeof(h), h.inlen, rep->sig, &siglen, 0) == -1)
 		rep->rep.status = KH_STATUS_FAILED;
 	else
 		rep->rep.siglen = siglen;
@@ -416,8 +355,8 @@ kh_warmup_key(EVP_PKEY *gen, enum kh_keytype type)
 	BIO		*bio;
 	BUF_MEM		*mem;
 	uint8_t		 in[64], sig[PROTO_SIGN_MAX_SIG], *spki;
-	size_t		 i, siglen, spkilen;
-	uint32_t	 alg;
+	size_t		 siglen, spkilen;
+	uint32_t	 alg, md;
 	int		 ok = 0;
 
 	if ((bio = BIO_new(BIO_s_mem())) == NULL)
@@ -425,24 +364,23 @@ kh_warmup_key(EVP_PKEY *gen, enum kh_keytype type)
 	if (PEM_write_bio_PrivateKey(bio, gen, NULL, NULL, 0, NULL,
 	    NULL) != 1 || BIO_get_mem_ptr(bio, &mem) != 1 ||
 	    (pkey = kh_key_parse((uint8_t *)mem->data, mem->length)) == NULL ||
-	    kh_key_selftest(pkey, type) == -1)
-		goto fail;
-	memset(in, 0x42, sizeof(in));
-	for (alg = SIGN_RSA_PKCS1; alg <= SIGN_ED25519; alg++) {
-		for (i = 1; i < KH_NMDS && kh_alg_fits(type, alg); i++) {
-			/* PSS with SHA-512 needs more than 1024 bits. */
-			if (alg == SIGN_RSA_PSS && i == SIGN_MD_SHA512)
-				continue;
-			siglen = sizeof(sig);
-			if (kh_sign_pkey(pkey, alg, alg == SIGN_ED25519 ?
-			    SIGN_MD_NONE : i, in, alg == SIGN_ED25519 ?
-			    sizeof(in) : kh_mds[i].len, sig, &siglen) == -1)
-				goto fail;
-		}
-	}
-	if (kh_key_spki(pkey, &spki, &spkilen) == -1)
+	    kh_key_selftest(pkey, type) == -1 ||
+	    kh_key_spki(pkey, &spki, &spkilen) == -1)
 		goto fail;
 	OPENSSL_free(spki);
+	memset(in, 0x42, sizeof(in));
+	for (alg = SIGN_RSA_PKCS1; alg <= SIGN_ED25519; alg++)
+		for (md = SIGN_MD_SHA1; md < KH_NMDS &&
+		    KH_ALG_FITS(type, alg); md++) {
+			/* PSS with SHA-512 needs more than 1024 bits. */
+			if (alg == SIGN_RSA_PSS && md == SIGN_MD_SHA512)
+				continue;
+			siglen = sizeof(sig);
+			if (kh_pkey_op(pkey, alg, alg == SIGN_ED25519 ?
+			    SIGN_MD_NONE : md, in, alg == SIGN_ED25519 ?
+			    sizeof(in) : kh_mds[md].len, sig, &siglen, 0) == -1)
+				goto fail;
+		}
 	ok = 1;
  fail:
 	EVP_PKEY_free(pkey);
@@ -459,29 +397,21 @@ kh_warmup_key(EVP_PKEY *gen, enum kh_keytype type)
 int
 kh_crypto_warmup(void)
 {
-	EVP_PKEY	*pkey;
-	size_t		 i;
-	int		 r = 0;
+	EVP_PKEY	*pkey[4];
+	int		 i, r = 0;
 
-	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL) != 1)
-		return -1;
-	for (i = SIGN_MD_SHA1; i < KH_NMDS; i++)
+	for (i = SIGN_MD_SHA1; i < (int)KH_NMDS; i++)
 		if (kh_md_get(i) == NULL)
 			return -1;
-	for (i = 0; i < 4 && r == 0; i++) {
-		if (i == 0)
-			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
-			    (size_t)1024);
-		else if (i < 3)
-			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
-			    i == 1 ? "P-256" : "P-384");
-		else
-			pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-		if (pkey == NULL)
-			return -1;
-		r = kh_warmup_key(pkey, i == 0 ? KH_KEY_RSA : i < 3 ?
-		    KH_KEY_EC : KH_KEY_ED25519);
-		EVP_PKEY_free(pkey);
+	pkey[0] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	pkey[1] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	pkey[2] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	pkey[3] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	for (i = 0; i < 4; i++) {
+		if (pkey[i] == NULL || kh_warmup_key(pkey[i], i == 0 ?
+		    KH_KEY_RSA : i < 3 ? KH_KEY_EC : KH_KEY_ED25519) == -1)
+			r = -1;
+		EVP_PKEY_free(pkey[i]);
 	}
 	ERR_clear_error();
 	return r;

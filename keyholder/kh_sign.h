@@ -41,7 +41,6 @@ struct kh_reply {
 	uint8_t			 sig[PROTO_SIGN_MAX_SIG];
 };
 
-void		 kh_keytab_init(struct kh_keytab *);
 void		 kh_keytab_clear(struct kh_keytab *);
 struct kh_key	*kh_key_find(const struct kh_keytab *, uint32_t);
 int		 kh_key_read_fd(int, uint8_t *, size_t *);

@@ -76,7 +76,7 @@ add_key(uint32_t keyid, EVP_PKEY *pkey)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	kh_keytab_init(&tab);
+	TAILQ_INIT(&tab);
 	if (kh_crypto_warmup() == -1 ||
 	    add_key(1, EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
 	    (size_t)2048)) == -1 ||
