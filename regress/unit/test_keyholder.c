@@ -89,11 +89,16 @@ struct testkey {
 };
 
 static struct testkey keys[] = {
-	{ "rsa2048", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048", 1, 0, NULL },
-	{ "rsa3072", "-algorithm RSA -pkeyopt rsa_keygen_bits:3072", 2, 0, NULL },
-	{ "p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256", 3, 1, NULL },
-	{ "p384", "-algorithm EC -pkeyopt ec_paramgen_curve:P-384", 4, 1, NULL },
-	{ "ed25519", "-algorithm ED25519", 5, 2, NULL },
+	{ .name = "rsa2048", .keyid = 1, .type = 0,
+	    .gen = "-algorithm RSA -pkeyopt rsa_keygen_bits:2048" },
+	{ .name = "rsa3072", .keyid = 2, .type = 0,
+	    .gen = "-algorithm RSA -pkeyopt rsa_keygen_bits:3072" },
+	{ .name = "p256", .keyid = 3, .type = 1,
+	    .gen = "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" },
+	{ .name = "p384", .keyid = 4, .type = 1,
+	    .gen = "-algorithm EC -pkeyopt ec_paramgen_curve:P-384" },
+	{ .name = "ed25519", .keyid = 5, .type = 2,
+	    .gen = "-algorithm ED25519" },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -139,14 +144,15 @@ make_keys(void)
 			continue;
 		}
 		snprintf(crt, sizeof(crt), "%s.crt", keys[i].name);
-		if ((fp = fopen(path(crt), "r")) == NULL || (x = PEM_read_X509(fp, NULL, NULL,
-		    NULL)) == NULL) {
+		if ((fp = fopen(path(crt), "r")) == NULL) {
 			ok = 0;
 			continue;
 		}
-		fclose(fp);
-		keys[i].pub = X509_get_pubkey(x);
+		if ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL)
+			keys[i].pub = X509_get_pubkey(x);
+		ok &= keys[i].pub != NULL;
 		X509_free(x);
+		fclose(fp);
 	}
 	/* What must be refused. */
 	ok &= run("cd %s && openssl genpkey -algorithm RSA -pkeyopt "
