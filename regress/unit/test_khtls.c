@@ -642,6 +642,93 @@ test_provider(void)
 	}
 }
 
+/* A reference body with one byte changed, as PEM. */
+static char *
+keyref_mangle(const struct testkey *k, size_t at, uint8_t val, size_t cut)
+{
+	BIO	*bio;
+	BUF_MEM	*mem;
+	char	*name = NULL, *hdr = NULL, *out = NULL;
+	uint8_t	*data = NULL;
+	long	 len = 0;
+
+	if ((bio = BIO_new_mem_buf(k->keyref, k->keyreflen)) == NULL)
+		return NULL;
+	if (PEM_read_bio(bio, &name, &hdr, &data, &len) == 1 &&
+	    (size_t)len > at && (size_t)len > cut) {
+		data[at] = val;
+		BIO_free(bio);
+		if ((bio = BIO_new(BIO_s_mem())) != NULL &&
+		    PEM_write_bio(bio, name, "", data, len - cut) > 0 &&
+		    BIO_get_mem_ptr(bio, &mem) == 1 &&
+		    (out = calloc(1, mem->length + 1)) != NULL)
+			memcpy(out, mem->data, mem->length);
+	}
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(hdr);
+	OPENSSL_free(data);
+	return out;
+}
+
+static int
+keyref_loads(const char *pem)
+{
+	EVP_PKEY	*pkey;
+	BIO		*bio;
+
+	if (pem == NULL || (bio = BIO_new_mem_buf(pem, strlen(pem))) == NULL)
+		return -1;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return pkey != NULL;
+}
+
+static void
+test_keyref(void)
+{
+	const struct testkey	*k = &keys[0];
+	uint8_t			*spki = NULL, *der = NULL;
+	unsigned char		*p;
+	char			*pem, *other;
+	size_t			 spkilen;
+	uint32_t		 keyid = 0;
+	int			 n;
+
+	p = NULL;
+	n = i2d_PUBKEY(k->pub, &p);
+	der = p;
+	TAP_OK(keyref_decode(k->keyref, k->keyreflen, &keyid, &spki,
+	    &spkilen) == 0 && keyid == k->keyid && n > 0 &&
+	    spkilen == (size_t)n && memcmp(spki, der, n) == 0 &&
+	    strncmp(k->keyref, "-----BEGIN " KEYREF_PEM_NAME "-----\n",
+	    strlen(KEYREF_PEM_NAME) + 17) == 0,
+	    "keyref: decode(encode) gives the key id and the SPKI back");
+	free(spki);
+	OPENSSL_free(der);
+	TAP_OK(keyref_encode(7, (const uint8_t *)"\x30\x03\x01\x02", 4,
+	    &pem, &spkilen) == -1, "keyref: an SPKI of bad length refused");
+	other = keyref_mangle(k, 0, 2, 0);
+	TAP_OK(other != NULL && keyref_decode(other, strlen(other), &keyid,
+	    &spki, &spkilen) == -1 && keyref_loads(other) == 0,
+	    "keyref: unknown version refused by decoder and provider");
+	free(other);
+	other = keyref_mangle(k, 0, 1, 1);
+	TAP_OK(other != NULL && keyref_decode(other, strlen(other), &keyid,
+	    &spki, &spkilen) == -1 && keyref_loads(other) == 0,
+	    "keyref: truncated SPKI refused by decoder and provider");
+	free(other);
+	other = keyref_mangle(k, 5, 0x31, 0);
+	TAP_OK(other != NULL && keyref_loads(other) == 0,
+	    "keyref: SPKI that is not a SEQUENCE refused by the provider");
+	free(other);
+	TAP_OK(keyref_loads(k->keyref) == 1 && keyref_decode(keys[0].cert,
+	    keys[0].certlen, &keyid, &spki, &spkilen) == -1,
+	    "keyref: a certificate is not a reference");
+}
+
 static int
 listen_local(int *port)
 {
@@ -1143,6 +1230,7 @@ main(int argc, char *argv[])
 	khprov_set_observer(observe);
 	TAP_OK(start_keyholder(&kh, 1) == 0, "keyholder started, %zu keys "
 	    "loaded, worker channel installed", NKEYS);
+	test_keyref();
 	test_provider();
 	test_handshakes();
 	test_s_client();
