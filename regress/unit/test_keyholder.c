@@ -160,6 +160,9 @@ make_keys(void)
 	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 "
 	    "-out p521.key 2>/dev/null && "
 	    "openssl genpkey -algorithm X25519 -out x25519.key 2>/dev/null && "
+	    "openssl genpkey -genparam -algorithm DSA -pkeyopt "
+	    "dsa_paramgen_bits:1024 -out dsa.param 2>/dev/null && "
+	    "openssl genpkey -paramfile dsa.param -out dsa.key 2>/dev/null && "
 	    "openssl genpkey -algorithm ED25519 -aes128 -pass pass:secret "
 	    "-out enc.key 2>/dev/null && "
 	    "openssl pkey -in p256.key -pubout -out pub.pem 2>/dev/null && "
@@ -415,6 +418,7 @@ test_keys(struct kh *kh)
 		{ "rsa1024.key", "RSA key of 1024 bits not supported" },
 		{ "p521.key", "EC curve not supported" },
 		{ "x25519.key", "unsupported key type" },
+		{ "dsa.key", "unsupported key type" },
 		{ "enc.key", "not a private key" },
 		{ "pub.pem", "not a private key" },
 		{ "notakey.pem", "not a private key" },
