@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <event.h>
@@ -706,6 +707,12 @@ parent_listen(struct parent *p, struct config_listen *l, char *err,
 	    SOCK_NONBLOCK, 0)) == -1)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * Accepted sockets inherit it.  Responses are written whole; Nagle
+	 * would only hold back the tail of a multi-record one until the
+	 * client's delayed ACK (40 ms).
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&l->ss, l->sslen) == -1 ||

@@ -47,6 +47,13 @@ tlshook_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
 	r = tlshook_ticket_orig(ssl, name, iv, ectx, hctx, enc);
 	if (enc == 1 && r == 0)
 		return 1;
+	/*
+	 * TLS 1.3 clients use a ticket once (RFC 8446, appendix C.4): ask
+	 * for a fresh one on every resumption, or every other reconnect
+	 * would be a full handshake.
+	 */
+	if (enc == 0 && r == 1 && SSL_version(ssl) == TLS1_3_VERSION)
+		return 2;
 	return r;
 }
 

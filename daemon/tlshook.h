@@ -5,7 +5,8 @@
  * 1. Its session ticket callback returns 0 after setting up the ticket
  *    keys; OpenSSL 3 reads 0 as "issue no ticket", so
  *    tls_config_add_ticket_key() never gave a resumable session.  The
- *    wrapper maps that 0 to 1 for new tickets.
+ *    wrapper maps that 0 to 1 for new tickets, and asks for a new ticket
+ *    after each TLS 1.3 resumption (clients use those tickets once).
  * 2. An out-of-date CRL would refuse every client: the verify wrapper
  *    excuses only the CRL's dates (revoked certificates stay refused).
  * 3. It reports why a client certificate failed verification only on the

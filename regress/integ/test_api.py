@@ -19,7 +19,7 @@ t.start()
 
 
 def raw_status(data, client="mtls-client"):
-    out = t.raw(data, client=client)
+    out = t.raw(data, client=client, responses=1)
     m = re.match(rb"HTTP/1\.1 (\d{3}) ", out)
     return (int(m.group(1)) if m else None), out
 

@@ -83,6 +83,17 @@ try:
     m = t.metrics()
     ok(m.get("todod_handshakes_resumed_total", 0) >= 24,
        "resumed handshakes counted")
+    # TLS 1.3 tickets are used once: a resumption must bring a new one
+    sess = os.path.join(t.dir, "s13.pem")
+    r = t.s_client(extra=["-tls1_3", "-sess_out", sess],
+                   data=b"GET /todo HTTP/1.1\r\nHost: x\r\n"
+                   b"Connection: close\r\n\r\n")
+    r = t.s_client(extra=["-tls1_3", "-sess_in", sess],
+                   data=b"GET /todo HTTP/1.1\r\nHost: x\r\n"
+                   b"Connection: close\r\n\r\n")
+    out = r.stdout.decode("utf-8", "replace")
+    ok("Reused, TLSv1.3" in out and "New Session Ticket arrived" in out,
+       "a resumed TLS 1.3 connection gets a fresh ticket (s_client)")
 
     # --- a keep-alive connection survives a reload -----------------------
     keep = t.conn()

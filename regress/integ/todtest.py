@@ -274,8 +274,10 @@ class Todod:
             parsed = raw
         return r.status, dict(r.getheaders()), parsed
 
-    def raw(self, data, client="mtls-client", timeout=5, read=True):
-        """Send raw bytes over TLS; return what the server answered."""
+    def raw(self, data, client="mtls-client", timeout=5, read=True,
+            responses=None):
+        """Send raw bytes over TLS; return what the server answered: all of
+        it until the close, or the first `responses` complete responses."""
         s = socket.create_connection(("127.0.0.1", self.port),
                                      timeout=timeout)
         t = self.ctx(client).wrap_socket(s, server_hostname="localhost")
@@ -283,7 +285,8 @@ class Todod:
         out = b""
         if read:
             try:
-                while True:
+                while responses is None or \
+                        count_responses(out) < responses:
                     b = t.recv(65536)
                     if not b:
                         break
@@ -329,6 +332,28 @@ class Todod:
             name, _, val = line.rpartition(" ")
             out[name] = float(val)
         return out
+
+
+def count_responses(data):
+    """Complete final responses (Content-Length framed) at the start of
+    data; 100 Continue does not count."""
+    n = 0
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return n
+        head = data[:end].decode("latin-1")
+        m = re.search(r"(?im)^content-length: *(\d+)", head)
+        if head.startswith("HTTP/1.1 100"):
+            data = data[end + 4:]
+            continue
+        if m is None:
+            return n
+        size = end + 4 + int(m.group(1))
+        if len(data) < size:
+            return n
+        n += 1
+        data = data[size:]
 
 
 def wait_until(fn, timeout, step=0.05):
