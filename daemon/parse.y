@@ -1311,6 +1311,12 @@ parse_protocols(const char *s)
 		yyerror("protocols \"%s\": invalid", s);
 		return;
 	}
+	/* their MD5+SHA-1 signatures are not something the keyholder makes */
+	if (mask & ~(TLS_PROTOCOL_TLSv1_2 | TLS_PROTOCOL_TLSv1_3)) {
+		yyerror("protocols \"%s\": only tlsv1.2 and tlsv1.3 are "
+		    "supported", s);
+		return;
+	}
 	if ((p = strdup(s)) == NULL) {
 		yyerror("out of memory");
 		return;
