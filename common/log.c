@@ -52,6 +52,29 @@ log_setsink(log_sink_fn fn)
 	log_sink = fn;
 }
 
+/*
+ * One write(2) per line: dprintf() would also fstat and lseek the
+ * descriptor every time, which costs on a line per request.
+ */
+static void
+log_write_line(const char *prefix, const char *msg)
+{
+	char	 line[2200];
+	int	 n;
+
+	if (prefix != NULL)
+		n = snprintf(line, sizeof(line), "%s: %s\n", prefix, msg);
+	else
+		n = snprintf(line, sizeof(line), "%s\n", msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)write(STDERR_FILENO, line, n);
+}
+
 /* Write one finished line, without the process prefix, to its target. */
 void
 log_emit(int pri, const char *msg)
@@ -61,7 +84,7 @@ log_emit(int pri, const char *msg)
 	if (log_sink != NULL)
 		log_sink(pri, msg);
 	else if (log_foreground)
-		dprintf(STDERR_FILENO, "%s: %s\n", log_procname, msg);
+		log_write_line(log_procname, msg);
 	else
 		syslog(pri, "%s: %s", log_procname, msg);
 	errno = saved;
@@ -77,7 +100,7 @@ log_emit_raw(int pri, const char *line)
 	int	 saved = errno;
 
 	if (log_foreground)
-		dprintf(STDERR_FILENO, "%s\n", line);
+		log_write_line(NULL, line);
 	else
 		syslog(pri, "%s", line);
 	errno = saved;

@@ -25,7 +25,7 @@
 #include "tlshook.h"
 #include "worker.h"
 
-#define SERVER_ACCEPT_BATCH	64
+#define SERVER_ACCEPT_BATCH	1	/* one per wakeup: idle workers win the race */
 #define SERVER_READ_MAX		(HTTP_MAX_HEAD + HTTP_MAX_BODY + 16384)
 #define SERVER_CLOSE_TIMEOUT	2	/* seconds for a close_notify */
 #define SERVER_STREAM_CHUNK	(64 * 1024)
@@ -128,6 +128,60 @@ server_peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 		strlcpy(buf, "unknown", len);
 }
 
+/*
+ * libtls reads through these: OpenSSL asks for a record header and then
+ * its body, two system calls per request on a socket.  One read(2) fills
+ * a shared buffer instead and what OpenSSL did not take waits in the
+ * connection (it is usually the rest of the record, a few dozen bytes).
+ * While anything waits there, epoll cannot tell: see conn_request_done().
+ */
+static ssize_t
+conn_tls_read(struct tls *tls, void *buf, size_t len, void *arg)
+{
+	struct conn	*c = arg;
+	uint8_t		*rabuf = c->w->rabuf;
+	ssize_t		 n;
+	size_t		 take;
+
+	if (c->ralen > 0) {
+		take = len < c->ralen ? len : c->ralen;
+		memcpy(buf, c->ra + c->raoff, take);
+		c->raoff += take;
+		if ((c->ralen -= take) == 0) {
+			free(c->ra);
+			c->ra = NULL;
+			c->raoff = 0;
+		}
+		return take;
+	}
+	n = read(c->fd, rabuf, c->w->scratchlen);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? TLS_WANT_POLLIN : -1;
+	take = len < (size_t)n ? len : (size_t)n;
+	memcpy(buf, rabuf, take);
+	if ((size_t)n > take) {
+		if ((c->ra = malloc(n - take)) == NULL)
+			return -1;
+		memcpy(c->ra, rabuf + take, n - take);
+		c->ralen = n - take;
+		c->raoff = 0;
+	}
+	return take;
+}
+
+static ssize_t
+conn_tls_write(struct tls *tls, const void *buf, size_t len, void *arg)
+{
+	struct conn	*c = arg;
+	ssize_t		 n;
+
+	n = write(c->fd, buf, len);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? TLS_WANT_POLLOUT :
+		    -1;
+	return n;
+}
+
 static void
 server_accept(int fd, short ev, void *arg)
 {
@@ -164,7 +218,8 @@ server_accept(int fd, short ev, void *arg)
 		c->w = w;
 		c->fd = s;
 		server_peer_name(&ss, c->peer, sizeof(c->peer));
-		if (tls_accept_socket(w->tls->server, &c->tls, s) == -1) {
+		if (tls_accept_cbs(w->tls->server, &c->tls, conn_tls_read,
+		    conn_tls_write, c) == -1) {
 			log_warnx("peer=%s tls accept: %s", c->peer,
 			    tls_error(w->tls->server));
 			close(s);
@@ -777,7 +832,7 @@ conn_request_done(struct conn *c)
 		buf_free(&c->in);
 	c->state = CONN_READ;
 	conn_set_deadline(c, w->conf->main.timeout_idle);
-	if (c->in.len > 0)
+	if (c->in.len > 0 || c->ralen > 0)
 		conn_kick(c);		/* a pipelined request */
 	else
 		conn_want(c, EV_READ);
@@ -862,6 +917,7 @@ conn_free(struct conn *c)
 	free(c->cnjson);
 	free(c->cnlog);
 	free(c->body);
+	free(c->ra);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);

@@ -557,7 +557,8 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	cache_init(&w->cache);
 	w->ctr = &w->ctr_local;
 	w->state = &worker_nostate;
-	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL)
+	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL ||
+	    (w->rabuf = malloc(WORKER_SCRATCH)) == NULL)
 		fatal("%s", __func__);
 	w->scratchlen = WORKER_SCRATCH;
 

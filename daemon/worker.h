@@ -87,6 +87,9 @@ struct conn {
 	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
 	char			 peer[80];
 	struct timeval		 deadline;	/* current timeout, absolute */
+	uint8_t			*ra;		/* read ahead of OpenSSL */
+	size_t			 raoff;
+	size_t			 ralen;
 
 	/* identity, from the peer certificate after the handshake */
 	struct authz_identity	 id;
@@ -150,6 +153,7 @@ struct worker {
 
 	uint8_t			*scratch;	/* tls_read buffer */
 	size_t			 scratchlen;
+	uint8_t			*rabuf;		/* socket read buffer */
 	int			 sign_failed;	/* during the current handshake */
 	char			 date[40];	/* Date: header, cached */
 	time_t			 datetime;
