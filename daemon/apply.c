@@ -393,12 +393,14 @@ static void
 apply_close_listeners(struct config *conf)
 {
 	struct config_listen	*l;
+	int			 i;
 
 	TAILQ_FOREACH(l, &conf->listens, entry)
-		if (l->fd != -1) {
-			close(l->fd);
-			l->fd = -1;
-		}
+		for (i = 0; i < CONFIG_MAX_WORKERS; i++)
+			if (l->fds[i] != -1) {
+				close(l->fds[i]);
+				l->fds[i] = -1;
+			}
 }
 
 int
@@ -523,7 +525,9 @@ apply_send_txn(struct parent *p, struct child *w, struct config *conf,
 	ipc_add_str(wb, conf->tls.ciphers ? conf->tls.ciphers : "");
 	ipc_send(&w->ipc, wb, -1);
 	TAILQ_FOREACH(l, &conf->listens, entry) {
-		if ((fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		if (l->fds[w->id - 1] == -1)
+			continue;	/* could not be opened again: logged */
+		if ((fd = fcntl(l->fds[w->id - 1], F_DUPFD_CLOEXEC, 0)) == -1)
 			fatal("dup listener");
 		if ((wb = ipc_create(IMSG_CFG_LISTEN, 0, 64)) == NULL)
 			fatal("%s", __func__);

@@ -27,7 +27,8 @@ struct config_listen {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	char			 name[80];	/* "127.0.0.1:8443", "[::1]:8443" */
-	int			 fd;		/* parent: bound socket or -1 */
+	/* parent: one SO_REUSEPORT socket per worker, or -1 */
+	int			 fds[CONFIG_MAX_WORKERS];
 	int			 lineno;
 };
 TAILQ_HEAD(config_listens, config_listen);

@@ -329,6 +329,9 @@ parent_spawn_worker(struct parent *p, struct child *w)
 
 	if (parent_spawn(p, w) == -1)
 		return -1;
+	parent_listeners_worker(p, p->conf, w->id - 1, 1);
+	if (p->apply.phase != APPLY_IDLE && p->apply.conf != p->conf)
+		parent_listeners_worker(p, p->apply.conf, w->id - 1, 1);
 	/* the state page, read-only for the worker */
 	if ((fd = fcntl(p->state_fd, F_DUPFD_CLOEXEC, 0)) == -1)
 		fatal("dup state segment");
@@ -412,6 +415,10 @@ parent_child_died(struct parent *p, struct child *c, int status)
 	if (c->role == ROLE_WORKER) {
 		metrics_retire(p, c);
 		pstore_child_gone(p, c);
+		/* its share of new connections goes to the others meanwhile */
+		parent_listeners_worker(p, p->conf, c->id - 1, 0);
+		if (p->apply.phase != APPLY_IDLE)
+			parent_listeners_worker(p, p->apply.conf, c->id - 1, 0);
 	}
 	apply_child_gone(p, c);
 	if (p->shutdown) {
@@ -530,7 +537,6 @@ parent_shutdown_force(int fd, short ev, void *arg)
 static void
 parent_shutdown(struct parent *p)
 {
-	struct config_listen	*l;
 	struct timeval		 tv;
 	int			 i;
 
@@ -538,11 +544,8 @@ parent_shutdown(struct parent *p)
 		return;
 	p->shutdown = 1;
 	log_info("shutting down");
-	TAILQ_FOREACH(l, &p->conf->listens, entry)
-		if (l->fd != -1) {
-			close(l->fd);
-			l->fd = -1;
-		}
+	for (i = 0; i < p->nworkers; i++)
+		parent_listeners_worker(p, p->conf, i, 0);
 	for (i = 0; i < p->nworkers; i++) {
 		if (event_initialized(&p->workers[i].restart_ev))
 			evtimer_del(&p->workers[i].restart_ev);
@@ -697,8 +700,14 @@ parent_daemonize(void)
 	return pfd[1];
 }
 
+/*
+ * Each worker has its own listening socket per address, all bound with
+ * SO_REUSEPORT: the kernel spreads new connections over them instead of
+ * letting whichever worker wakes first take a burst.  A dead worker's
+ * sockets are closed, so its share goes to the others until it is back.
+ */
 static int
-parent_listen(struct parent *p, struct config_listen *l, char *err,
+parent_listen(struct parent *p, struct config_listen *l, int idx, char *err,
     size_t errlen)
 {
 	int	 fd, one = 1;
@@ -707,6 +716,8 @@ parent_listen(struct parent *p, struct config_listen *l, char *err,
 	    SOCK_NONBLOCK, 0)) == -1)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
 	/*
 	 * Accepted sockets inherit it.  Responses are written whole; Nagle
 	 * would only hold back the tail of a multi-record one until the
@@ -718,7 +729,7 @@ parent_listen(struct parent *p, struct config_listen *l, char *err,
 	if (bind(fd, (struct sockaddr *)&l->ss, l->sslen) == -1 ||
 	    listen(fd, PARENT_LISTEN_BACKLOG) == -1)
 		goto fail;
-	l->fd = fd;
+	l->fds[idx] = fd;
 	return 0;
  fail:
 	snprintf(err, errlen, "listen on %s (%s:%d): %s", l->name,
@@ -737,20 +748,47 @@ int
 parent_bind(struct parent *p, struct config *conf, char *err, size_t errlen)
 {
 	struct config_listen	*l, *o;
+	int			 i;
 
 	TAILQ_FOREACH(l, &conf->listens, entry) {
-		if (p->conf != NULL && p->conf != conf)
-			TAILQ_FOREACH(o, &p->conf->listens, entry)
-				if (o->fd != -1 && o->sslen == l->sslen &&
-				    memcmp(&o->ss, &l->ss, l->sslen) == 0) {
-					l->fd = fcntl(o->fd, F_DUPFD_CLOEXEC,
-					    0);
-					break;
-				}
-		if (l->fd == -1 && parent_listen(p, l, err, errlen) == -1)
-			return -1;
+		for (i = 0; i < p->nworkers; i++) {
+			if (l->fds[i] != -1)
+				continue;
+			if (p->conf != NULL && p->conf != conf)
+				TAILQ_FOREACH(o, &p->conf->listens, entry)
+					if (o->fds[i] != -1 &&
+					    o->sslen == l->sslen && memcmp(&o->ss,
+					    &l->ss, l->sslen) == 0) {
+						l->fds[i] = fcntl(o->fds[i],
+						    F_DUPFD_CLOEXEC, 0);
+						break;
+					}
+			if (l->fds[i] == -1 &&
+			    parent_listen(p, l, i, err, errlen) == -1)
+				return -1;
+		}
 	}
 	return 0;
+}
+
+/* Close (or open again) worker idx's sockets in a configuration. */
+void
+parent_listeners_worker(struct parent *p, struct config *conf, int idx,
+    int open)
+{
+	struct config_listen	*l;
+	char			 err[512];
+
+	if (conf == NULL)
+		return;
+	TAILQ_FOREACH(l, &conf->listens, entry) {
+		if (!open && l->fds[idx] != -1) {
+			close(l->fds[idx]);
+			l->fds[idx] = -1;
+		} else if (open && l->fds[idx] == -1 &&
+		    parent_listen(p, l, idx, err, sizeof(err)) == -1)
+			log_warnx("worker %d: %s", idx + 1, err);
+	}
 }
 
 static void
@@ -836,6 +874,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 
+	p->nworkers = conf->prefork;
 	if (parent_open_store(p, err, sizeof(err)) == -1 ||
 	    parent_bind(p, conf, err, sizeof(err)) == -1)
 		parent_startup_done(p, err);

@@ -146,6 +146,7 @@ void	parent_child_flush(struct child *);
 void	parent_startup_done(struct parent *, const char *);
 int	parent_spawn_worker(struct parent *, struct child *);
 int	parent_bind(struct parent *, struct config *, char *, size_t);
+void	parent_listeners_worker(struct parent *, struct config *, int, int);
 void	parent_child_kill(struct child *, const char *);
 
 /* apply.c */

@@ -1208,7 +1208,7 @@ listen_add(const struct sockaddr *sa, socklen_t salen, int port, int line)
 {
 	struct config_listen	*l, *o;
 	char			 host[NI_MAXHOST];
-	int			 overlap;
+	int			 overlap, i;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		yyerror("out of memory");
@@ -1216,7 +1216,8 @@ listen_add(const struct sockaddr *sa, socklen_t salen, int port, int line)
 	}
 	memcpy(&l->ss, sa, salen);
 	l->sslen = salen;
-	l->fd = -1;
+	for (i = 0; i < CONFIG_MAX_WORKERS; i++)
+		l->fds[i] = -1;
 	l->lineno = line;
 	if (sa->sa_family == AF_INET)
 		((struct sockaddr_in *)&l->ss)->sin_port = htons(port);

@@ -100,7 +100,7 @@ check(const struct config *c)
 	if (TAILQ_EMPTY(&c->listens))
 		abort();
 	TAILQ_FOREACH(l, &c->listens, entry)
-		if (l->name[0] == '\0' || l->fd != -1 || l->sslen == 0)
+		if (l->name[0] == '\0' || l->fds[0] != -1 || l->sslen == 0)
 			abort();
 	TAILQ_FOREACH(r, &c->rules, entry) {
 		if (r->nconds < 1 || r->nconds > AUTHZ_MAX_CONDS ||

@@ -27,10 +27,35 @@ def get_ok(client="mtls-client"):
         return False
 
 
+def sockets(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
+                    "socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
 try:
-    # --- a worker killed with SIGKILL is replaced -----------------------
+    # --- connections are spread over the workers (SO_REUSEPORT) ---------
     w = t.workers()
     ok(len(w) == 2, "two workers")
+    base = {p: sockets(p) for p in w}
+    held = [t.conn() for i in range(24)]
+    for c in held:
+        c.request("GET", "/todo")
+        c.getresponse().read()
+    got = {p: sockets(p) - base[p] for p in w}
+    ok(all(v >= 3 for v in got.values()) and sum(got.values()) == 24,
+       "24 keep-alive connections spread over both workers (%s)" %
+       sorted(got.values()))
+    for c in held:
+        c.close()
+
+    # --- a worker killed with SIGKILL is replaced -----------------------
     os.kill(w[0], signal.SIGKILL)
     ok(wait_until(lambda: len(t.workers()) == 2 and w[0] not in
                   t.workers(), 5), "the dead worker is replaced")

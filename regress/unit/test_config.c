@@ -172,7 +172,7 @@ test_defaults(void)
 		n++;
 	l = TAILQ_FIRST(&c->listens);
 	TAP_OK(n == 1 && strcmp(l->name, "127.0.0.1:8443") == 0 &&
-	    l->fd == -1 && l->lineno == 1, "one listener 127.0.0.1:8443");
+	    l->fds[0] == -1 && l->lineno == 1, "one listener 127.0.0.1:8443");
 	config_free(c);
 }
 
@@ -305,7 +305,7 @@ test_listen(void)
 	TAP_OK(sin6->sin6_family == AF_INET6 &&
 	    ntohs(sin6->sin6_port) == 8443 &&
 	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) &&
-	    l->sslen == sizeof(*sin6) && l->lineno == 7 && l->fd == -1,
+	    l->sslen == sizeof(*sin6) && l->lineno == 7 && l->fds[0] == -1,
 	    "IPv6 sockaddr, line 7");
 	config_free(c);
 
