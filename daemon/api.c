@@ -121,7 +121,7 @@ api_get_list(struct conn *c)
 	struct buf		 b;
 	size_t			 size;
 
-	size = strlen(c->cnjson) + strlen(",\"todos\":[]}") +
+	size = strlen(c->peer->cnjson) + strlen(",\"todos\":[]}") +
 	    cache_list_size(cache, 0);
 	if (size > API_RENDER_MAX) {
 		c->streaming = c->req.version == 11 ? 1 : 2;
@@ -134,7 +134,7 @@ api_get_list(struct conn *c)
 		server_respond_error(c, 500, NULL, "out of memory");
 		return;
 	}
-	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, c->peer->cnjson);
 	buf_add_str(&b, ",\"todos\":[");
 	for (it = cache_first(cache); it != NULL;
 	    it = cache_after(cache, it->id)) {
@@ -158,7 +158,7 @@ api_get_item(struct conn *c, int64_t id)
 		return;
 	}
 	buf_init(&b, 0);
-	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, c->peer->cnjson);
 	buf_add_str(&b, ",\"todo\":");
 	buf_add(&b, it->json, it->len);
 	buf_add(&b, "}", 1);
@@ -212,7 +212,7 @@ api_write(struct conn *c, enum api_route r, int64_t id)
 		c->reqid = ++c->w->nextreq;
 	if ((wb = ipc_create(type, c->reqid, 64 + in.tasklen)) == NULL)
 		goto fail;
-	ipc_add_str(wb, c->id.cn);
+	ipc_add_str(wb, c->peer->id.cn);
 	if (type != IMSG_STORE_CREATE)
 		ipc_add_i64(wb, id);
 	if (type == IMSG_STORE_UPDATE)
@@ -266,7 +266,7 @@ api_head(struct conn *c)
 	class = r == ROUTE_METRICS ? AUTHZ_METRICS :
 	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
 	/* the rules in force now, also for connections older than them */
-	if (!authz_check(&w->conf->rules, &c->id, class,
+	if (!authz_check(&w->conf->rules, &c->peer->id, class,
 	    api_authz_method(req->method), req->path, NULL)) {
 		server_respond_error(c, 403, NULL, "not authorized");
 		return;
@@ -380,7 +380,7 @@ api_store_reply(struct conn *c, struct ipc_msg *msg)
 		break;
 	}
 	buf_init(&b, 0);
-	buf_add_str(&b, c->cnjson);
+	buf_add_str(&b, c->peer->cnjson);
 	buf_add_str(&b, ",\"message\":");
 	json_add_string(&b, what, strlen(what));
 	buf_add_str(&b, ",\"todo\":");

@@ -368,6 +368,7 @@ authz_identity_from_pem(struct authz_identity *id, const uint8_t *pem,
 {
 	BIO	*bio;
 	X509	*leaf;
+	int	 r;
 
 	memset(id, 0, sizeof(*id));
 	if (pem == NULL || len == 0 || len > INT_MAX) {
@@ -384,10 +385,20 @@ authz_identity_from_pem(struct authz_identity *id, const uint8_t *pem,
 		snprintf(err, errlen, "peer certificate does not parse");
 		return -1;
 	}
+	r = authz_identity_from_x509(id, leaf, err, errlen);
+	X509_free(leaf);
+	return r;
+}
+
+/* The same, from a parsed leaf certificate. */
+int
+authz_identity_from_x509(struct authz_identity *id, X509 *leaf, char *err,
+    size_t errlen)
+{
+	memset(id, 0, sizeof(*id));
 	authz_id_subject(id, leaf);
 	authz_id_san(id, leaf);
 	id->fingerprint = authz_fingerprint(leaf);
-	X509_free(leaf);
 	if (id->fingerprint == NULL) {
 		authz_identity_clear(id);
 		snprintf(err, errlen, "cannot compute certificate fingerprint");

@@ -14,6 +14,7 @@
 
 struct ipc;
 struct ipc_msg;
+struct x509_st;
 
 /* Request classes a rule grants. */
 #define AUTHZ_READ	0x1	/* GET */
@@ -84,6 +85,8 @@ int			 authz_cond_set(struct authz_cond *, enum authz_match,
 
 int			 authz_identity_from_pem(struct authz_identity *,
 			    const uint8_t *, size_t, char *, size_t);
+int			 authz_identity_from_x509(struct authz_identity *,
+			    struct x509_st *, char *, size_t);
 void			 authz_identity_clear(struct authz_identity *);
 
 /*

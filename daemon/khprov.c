@@ -759,13 +759,30 @@ static const OSSL_ALGORITHM khp_signatures[] = {
 	{ NULL, NULL, NULL, NULL }
 };
 
+/*
+ * The decoders can be withdrawn when no key reference is being loaded
+ * (khprov_decoders(0); the worker does so around tls_configure()):
+ * OpenSSL 3.0 consults every decoder on offer each
+ * time it decodes a public key, which it does for every certificate it
+ * parses, and a handshake parses several.  Not cached, so that turning
+ * them off takes effect.
+ */
+static int	khp_decoding = 1;
+
+void
+khprov_decoders(int on)
+{
+	khp_decoding = on;
+}
+
 static const OSSL_ALGORITHM *
 khp_query(void *provctx, int op, int *no_cache)
 {
 	*no_cache = 0;
 	switch (op) {
 	case OSSL_OP_DECODER:
-		return khp_decoders;
+		*no_cache = 1;
+		return khp_decoding ? khp_decoders : NULL;
 	case OSSL_OP_KEYMGMT:
 		return khp_keymgmts;
 	case OSSL_OP_SIGNATURE:

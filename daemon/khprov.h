@@ -28,5 +28,6 @@ void	khprov_set_channel(int);
 void	khprov_set_timeout(int);
 void	khprov_set_observer(khprov_observer_fn);
 int	khprov_has_channel(void);
+void	khprov_decoders(int);
 
 #endif

@@ -217,10 +217,10 @@ server_accept(int fd, short ev, void *arg)
 		}
 		c->w = w;
 		c->fd = s;
-		server_peer_name(&ss, c->peer, sizeof(c->peer));
+		server_peer_name(&ss, c->peer_addr, sizeof(c->peer_addr));
 		if (tls_accept_cbs(w->tls->server, &c->tls, conn_tls_read,
 		    conn_tls_write, c) == -1) {
-			log_warnx("peer=%s tls accept: %s", c->peer,
+			log_warnx("peer=%s tls accept: %s", c->peer_addr,
 			    tls_error(w->tls->server));
 			close(s);
 			free(c);
@@ -345,38 +345,6 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
 	return HSF_PROTOCOL;
 }
 
-static int
-conn_identity(struct conn *c)
-{
-	const uint8_t	*pem;
-	struct buf	 b;
-	size_t		 len, n;
-	char		 err[256];
-
-	if ((pem = tls_peer_cert_chain_pem(c->tls, &len)) == NULL ||
-	    authz_identity_from_pem(&c->id, pem, len, err,
-	    sizeof(err)) == -1) {
-		log_warnx("peer=%s client certificate: %s", c->peer,
-		    pem == NULL ? "not available" : err);
-		return -1;
-	}
-	if (c->id.cn == NULL && (c->id.cn = strdup("")) == NULL)
-		return -1;
-	buf_init(&b, 0);
-	if (buf_add_str(&b, "{\"client\":") == -1 ||
-	    json_add_string(&b, c->id.cn, strlen(c->id.cn)) == -1) {
-		buf_free(&b);
-		return -1;
-	}
-	c->cnjson = (char *)b.data;
-	n = strlen(c->id.cn);
-	if ((c->cnlog = reallocarray(NULL, n + 1, 4)) == NULL)
-		return -1;
-	strnvis(c->cnlog, c->id.cn, n * 4 + 1, VIS_SAFE | VIS_CSTYLE |
-	    VIS_DQ);
-	return 0;
-}
-
 static void
 conn_handshake(struct conn *c)
 {
@@ -394,27 +362,28 @@ conn_handshake(struct conn *c)
 	if (r == -1) {
 		w->ctr->hsfail[server_hsfail_reason(c, tls_error(c->tls), why,
 		    sizeof(why))]++;
-		log_info("peer=%s tls handshake failed: %s", c->peer, why);
+		log_info("peer=%s tls handshake failed: %s", c->peer_addr, why);
 		conn_linger(c);
 		return;
 	}
 	w->ctr->handshakes++;
-	if (tls_conn_session_resumed(c->tls)) {
-		w->ctr->resumed++;
-		if (!tlsgen_resumed_ok(w->tls, c, why, sizeof(why))) {
-			w->ctr->hsfail[HSF_REVOKED]++;
-			log_info("peer=%s resumed session refused: %s",
-			    c->peer, why);
-			conn_close(c);
-			return;
-		}
-	}
-	if (conn_identity(c) == -1) {
+	if ((c->peer = peer_get(c->tls, why, sizeof(why))) == NULL) {
+		log_warnx("peer=%s client certificate: %s", c->peer_addr, why);
 		w->ctr->hsfail[HSF_BAD_CERT]++;
 		conn_close(c);
 		return;
 	}
-	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer, c->cnlog,
+	if (tls_conn_session_resumed(c->tls)) {
+		w->ctr->resumed++;
+		if (!peer_check(c->peer, w->tls->crl, why, sizeof(why))) {
+			w->ctr->hsfail[HSF_REVOKED]++;
+			log_info("peer=%s resumed session refused: %s",
+			    c->peer_addr, why);
+			conn_close(c);
+			return;
+		}
+	}
+	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer_addr, c->peer->cnlog,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
 	c->state = CONN_READ;
@@ -454,7 +423,7 @@ conn_read(struct conn *c)
 			return;
 		}
 		if (n == -1) {
-			log_debug("peer=%s read: %s", c->peer,
+			log_debug("peer=%s read: %s", c->peer_addr,
 			    tls_error(c->tls));
 			conn_free(c);
 			return;
@@ -634,8 +603,8 @@ server_log(struct conn *c)
 	const char	*target = c->req.target ? c->req.target : "-";
 
 	/* The target is printable ASCII (the parser saw to it). */
-	log_info("peer=%s cn=\"%s\" \"%s %.200s%s HTTP/1.%d\" %d %zu", c->peer,
-	    c->cnlog ? c->cnlog : "", c->req.method_name[0] ?
+	log_info("peer=%s cn=\"%s\" \"%s %.200s%s HTTP/1.%d\" %d %zu", c->peer_addr,
+	    c->peer ? c->peer->cnlog : "", c->req.method_name[0] ?
 	    c->req.method_name : "-", target, strlen(target) > 200 ? "..." : "",
 	    c->req.version == 10 ? 0 : 1, c->status, c->bodysize);
 }
@@ -732,7 +701,7 @@ server_stream_todos(struct conn *c)
 	}
 	before = c->out.len;
 	if (c->cursor < 0) {
-		buf_add_str(&c->out, c->cnjson);
+		buf_add_str(&c->out, c->peer->cnjson);
 		buf_add_str(&c->out, ",\"todos\":[");
 		c->cursor = 0;
 		it = cache_first(cache);
@@ -779,7 +748,7 @@ conn_write(struct conn *c)
 				return;
 			}
 			if (n == -1) {
-				log_debug("peer=%s write: %s", c->peer,
+				log_debug("peer=%s write: %s", c->peer_addr,
 				    tls_error(c->tls));
 				conn_free(c);
 				return;
@@ -913,9 +882,7 @@ conn_free(struct conn *c)
 	close(c->fd);
 	tlsgen_unref(c->gen);
 	http_request_clear(&c->req);
-	authz_identity_clear(&c->id);
-	free(c->cnjson);
-	free(c->cnlog);
+	peer_unref(c->peer);
 	free(c->body);
 	free(c->ra);
 	buf_free(&c->in);
@@ -935,7 +902,7 @@ conn_timeout(struct conn *c)
 	switch (c->state) {
 	case CONN_HANDSHAKE:
 		w->ctr->hsfail[HSF_TIMEOUT]++;
-		log_info("peer=%s tls handshake failed: timeout", c->peer);
+		log_info("peer=%s tls handshake failed: timeout", c->peer_addr);
 		conn_free(c);
 		break;
 	case CONN_READ:

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <tls.h>
 
+#include "khprov.h"
 #include "log.h"
 #include "tlshook.h"
 #include "worker.h"
@@ -25,7 +26,7 @@ tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
 	struct tls_config	*cfg;
 	BIO			*bio;
 	uint8_t			 sid[16];
-	int			 i, hooks = tlshook_ctx_count();
+	int			 i, r, hooks = tlshook_ctx_count();
 
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
 	    (cfg = tls_config_new()) == NULL) {
@@ -72,8 +73,12 @@ tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
 				goto fail;
 			}
 	}
-	if ((g->server = tls_server()) == NULL ||
-	    tls_configure(g->server, cfg) == -1) {
+	/* libtls decodes the key reference here, and only here */
+	khprov_decoders(1);
+	r = (g->server = tls_server()) == NULL ||
+	    tls_configure(g->server, cfg) == -1;
+	khprov_decoders(0);
+	if (r) {
 		snprintf(err, errlen, "tls_configure: %s", g->server ?
 		    tls_error(g->server) : "out of memory");
 		goto fail;
@@ -118,44 +123,4 @@ tlsgen_add_ticket(struct tlsgen *g, const struct proto_ticket_key *k)
 	r = tls_config_add_ticket_key(g->config, k->keyrev, key, sizeof(key));
 	explicit_bzero(key, sizeof(key));
 	return r;
-}
-
-/*
- * A resumed session skipped certificate verification: check the leaf
- * against the current CRL and its validity, so that a ticket does not
- * outlive a revocation or an expiry.
- */
-int
-tlsgen_resumed_ok(struct tlsgen *cur, struct conn *c, char *why,
-    size_t whylen)
-{
-	const uint8_t	*pem;
-	size_t		 len;
-	X509		*x = NULL;
-	X509_REVOKED	*rev;
-	BIO		*bio;
-	int		 ok = 0;
-
-	if ((pem = tls_peer_cert_chain_pem(c->tls, &len)) == NULL ||
-	    (bio = BIO_new_mem_buf(pem, len)) == NULL) {
-		snprintf(why, whylen, "no peer certificate in session");
-		return 0;
-	}
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (x == NULL) {
-		snprintf(why, whylen, "peer certificate does not parse");
-		return 0;
-	}
-	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
-		snprintf(why, whylen, "certificate has expired");
-	else if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
-		snprintf(why, whylen, "certificate is not yet valid");
-	else if (cur->crl != NULL && X509_CRL_get0_by_serial(cur->crl, &rev,
-	    X509_get0_serialNumber(x)) == 1)
-		snprintf(why, whylen, "certificate revoked");
-	else
-		ok = 1;
-	X509_free(x);
-	return ok;
 }

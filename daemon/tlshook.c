@@ -125,6 +125,12 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 	X509_STORE_set_verify_cb(SSL_CTX_get_cert_store(ctx),
 	    tlshook_verify_each);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * One TLS 1.3 ticket per handshake, not OpenSSL's two: each costs a
+	 * re-parse of the client certificate, and a resumption brings a new
+	 * one anyway.
+	 */
+	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	tlshook_nctx++;
 	next(ctx, cb, arg);

@@ -20,6 +20,7 @@
 #include "cache.h"
 #include "http.h"
 #include "ipc.h"
+#include "peer.h"
 #include "proto.h"
 #include "shm.h"
 
@@ -85,16 +86,13 @@ struct conn {
 	enum conn_wait		 wait;
 	uint32_t		 reqid;
 	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
-	char			 peer[80];
+	char			 peer_addr[80];
 	struct timeval		 deadline;	/* current timeout, absolute */
 	uint8_t			*ra;		/* read ahead of OpenSSL */
 	size_t			 raoff;
 	size_t			 ralen;
 
-	/* identity, from the peer certificate after the handshake */
-	struct authz_identity	 id;
-	char			*cnjson;	/* {"client":"CN" */
-	char			*cnlog;		/* CN made safe for the log */
+	struct peer		*peer;		/* after the handshake */
 
 	/* the request being read or answered */
 	struct buf		 in;
@@ -187,7 +185,6 @@ struct tlsgen	*tlsgen_new(struct wconf *, uint64_t, char *, size_t);
 void		 tlsgen_unref(struct tlsgen *);
 int		 tlsgen_add_ticket(struct tlsgen *,
 		    const struct proto_ticket_key *);
-int		 tlsgen_resumed_ok(struct tlsgen *, struct conn *, char *,
-		    size_t);
+
 
 #endif

@@ -1,0 +1,175 @@
+#define LIBBSD_OPENBSD_VIS
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <vis.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <tls.h>
+
+#include "buf.h"
+#include "json.h"
+#include "log.h"
+#include "peer.h"
+
+/*
+ * OpenSSL 3.0 decodes a certificate's public key through its provider
+ * machinery, which costs more than a resumed handshake itself.  So the
+ * worker parses a client certificate once and keeps the result in a small
+ * cache keyed by the certificate's hash (which libtls computes anyway):
+ * a client that reconnects does not pay again.  What changes with the
+ * configuration (the CRL, the rules) is not cached; only what the
+ * certificate itself says.
+ */
+
+#define PEER_CACHE	64
+
+static struct peer	*peer_cache[PEER_CACHE];
+static uint64_t		 peer_tick;
+
+void
+peer_unref(struct peer *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	authz_identity_clear(&p->id);
+	free(p->cnjson);
+	free(p->cnlog);
+	ASN1_INTEGER_free(p->serial);
+	free(p);
+}
+
+static time_t
+peer_time(const ASN1_TIME *t)
+{
+	struct tm	 tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+static struct peer *
+peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
+{
+	struct peer	*p;
+	const uint8_t	*pem;
+	struct buf	 b;
+	X509		*x = NULL;
+	BIO		*bio;
+	size_t		 len, n;
+
+	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL ||
+	    (bio = BIO_new_mem_buf(pem, len)) == NULL) {
+		snprintf(err, errlen, "no peer certificate");
+		return NULL;
+	}
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (x == NULL) {
+		snprintf(err, errlen, "peer certificate does not parse");
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		goto fail;
+	if (authz_identity_from_x509(&p->id, x, err, errlen) == -1) {
+		free(p);
+		p = NULL;
+		goto fail;
+	}
+	strlcpy(p->hash, hash, sizeof(p->hash));
+	p->notbefore = peer_time(X509_get0_notBefore(x));
+	p->notafter = peer_time(X509_get0_notAfter(x));
+	p->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(x));
+	if (p->id.cn == NULL)
+		p->id.cn = strdup("");
+	buf_init(&b, 0);
+	if (p->id.cn == NULL || p->serial == NULL ||
+	    buf_add_str(&b, "{\"client\":") == -1 ||
+	    json_add_string(&b, p->id.cn, strlen(p->id.cn)) == -1) {
+		buf_free(&b);
+		goto nomem;
+	}
+	p->cnjson = (char *)b.data;
+	n = strlen(p->id.cn);
+	if ((p->cnlog = reallocarray(NULL, n + 1, 4)) == NULL)
+		goto nomem;
+	strnvis(p->cnlog, p->id.cn, n * 4 + 1, VIS_SAFE | VIS_CSTYLE |
+	    VIS_DQ);
+	X509_free(x);
+	return p;
+ nomem:
+	snprintf(err, errlen, "out of memory");
+	p->refs = 1;
+	peer_unref(p);
+	p = NULL;
+ fail:
+	X509_free(x);
+	return p;
+}
+
+/*
+ * The peer of a connection whose handshake just completed, with a
+ * reference for the caller.
+ */
+struct peer *
+peer_get(struct tls *tls, char *err, size_t errlen)
+{
+	struct peer	*p;
+	const char	*hash;
+	int		 i, victim = 0;
+
+	if ((hash = tls_peer_cert_hash(tls)) == NULL || *hash == '\0') {
+		snprintf(err, errlen, "no peer certificate");
+		return NULL;
+	}
+	for (i = 0; i < PEER_CACHE; i++) {
+		if ((p = peer_cache[i]) == NULL) {
+			victim = i;
+			continue;
+		}
+		if (strcmp(p->hash, hash) == 0) {
+			p->used = ++peer_tick;
+			p->refs++;
+			return p;
+		}
+		if (peer_cache[victim] != NULL &&
+		    p->used < peer_cache[victim]->used)
+			victim = i;
+	}
+	if ((p = peer_parse(tls, hash, err, errlen)) == NULL)
+		return NULL;
+	peer_unref(peer_cache[victim]);
+	peer_cache[victim] = p;
+	p->used = ++peer_tick;
+	p->refs = 2;		/* the cache's and the caller's */
+	return p;
+}
+
+/*
+ * A resumed session skipped certificate verification: check the
+ * certificate against the current CRL and its dates, so that a ticket
+ * does not outlive a revocation or an expiry.  Returns 1 when fine.
+ */
+int
+peer_check(const struct peer *p, X509_CRL *crl, char *why, size_t whylen)
+{
+	X509_REVOKED	*rev;
+	time_t		 now = time(NULL);
+
+	if (p->notafter != 0 && now > p->notafter)
+		snprintf(why, whylen, "certificate has expired");
+	else if (now < p->notbefore)
+		snprintf(why, whylen, "certificate is not yet valid");
+	else if (crl != NULL && X509_CRL_get0_by_serial(crl, &rev,
+	    p->serial) == 1)
+		snprintf(why, whylen, "certificate revoked");
+	else
+		return 1;
+	return 0;
+}

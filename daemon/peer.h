@@ -1,0 +1,35 @@
+/*
+ * Who is at the other end of a connection: the identity a client
+ * certificate proves, parsed once per certificate and shared by every
+ * connection that presents it.
+ */
+#ifndef TODOD_PEER_H
+#define TODOD_PEER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "authz.h"
+
+struct tls;
+struct X509_crl_st;
+struct asn1_string_st;
+
+struct peer {
+	int			 refs;
+	char			 hash[80];	/* tls_peer_cert_hash() */
+	struct authz_identity	 id;
+	char			*cnjson;	/* {"client":"CN" */
+	char			*cnlog;		/* the CN, safe for the log */
+	time_t			 notbefore;
+	time_t			 notafter;
+	struct asn1_string_st	*serial;
+	uint64_t		 used;
+};
+
+struct peer	*peer_get(struct tls *, char *, size_t);
+void		 peer_unref(struct peer *);
+int		 peer_check(const struct peer *, struct X509_crl_st *, char *,
+		    size_t);
+
+#endif
