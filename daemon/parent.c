@@ -744,13 +744,48 @@ parent_listen(struct parent *p, struct config_listen *l, int idx, char *err,
  * use where the address is the same (a reload keeps them open: connections
  * waiting in the backlog are not lost).
  */
+/*
+ * SO_REUSEPORT would let a second todod (same user) bind the same address
+ * and quietly share its connections.  So an address not already ours is
+ * first bound plainly: if anything holds it, that fails as it should.
+ */
+static int
+parent_listen_probe(struct parent *p, struct config_listen *l, char *err,
+    size_t errlen)
+{
+	int	 fd, one = 1, r;
+
+	if ((fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+	    -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	r = bind(fd, (struct sockaddr *)&l->ss, l->sslen);
+	close(fd);
+	if (r == 0)
+		return 0;
+ fail:
+	snprintf(err, errlen, "listen on %s (%s:%d): %s", l->name,
+	    p->conffile, l->lineno, strerror(errno));
+	return -1;
+}
+
 int
 parent_bind(struct parent *p, struct config *conf, char *err, size_t errlen)
 {
 	struct config_listen	*l, *o;
-	int			 i;
+	int			 i, ours;
 
 	TAILQ_FOREACH(l, &conf->listens, entry) {
+		ours = 0;
+		if (p->conf != NULL && p->conf != conf)
+			TAILQ_FOREACH(o, &p->conf->listens, entry)
+				if (o->sslen == l->sslen &&
+				    memcmp(&o->ss, &l->ss, l->sslen) == 0)
+					ours = 1;
+		if (!ours && parent_listen_probe(p, l, err, errlen) == -1)
+			return -1;
 		for (i = 0; i < p->nworkers; i++) {
 			if (l->fds[i] != -1)
 				continue;
