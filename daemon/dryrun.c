@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dryrun.h"
 #include "log.h"
+#include "tlshook.h"
 
 /*
  * Like sshd -T -C: verify a client certificate the way a worker would
@@ -26,20 +27,6 @@
  * classes the allow rules give it and by which rule.  Returns 0 when the
  * certificate would be accepted, 1 otherwise.
  */
-
-/* The daemon enforces an expired CRL rather than refusing everyone. */
-static int
-dryrun_verify_cb(int ok, X509_STORE_CTX *ctx)
-{
-	int	 e = X509_STORE_CTX_get_error(ctx);
-
-	if (!ok && (e == X509_V_ERR_CRL_HAS_EXPIRED ||
-	    e == X509_V_ERR_CRL_NOT_YET_VALID)) {
-		X509_STORE_CTX_set_error(ctx, X509_V_OK);
-		return 1;
-	}
-	return ok;
-}
 
 static int
 dryrun_load(const char *path, STACK_OF(X509) **chain, X509_CRL **crl,
@@ -165,7 +152,8 @@ dryrun_check(const struct config *conf, const char *certfile)
 		X509_STORE_add_crl(store, crl);
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 	}
-	X509_STORE_set_verify_cb(store, dryrun_verify_cb);
+	/* an out-of-date CRL is enforced as the workers do */
+	X509_STORE_set_verify_cb(store, tlshook_verify_each);
 	if (X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0),
 	    chain) != 1 || X509_STORE_CTX_set_purpose(ctx,
 	    X509_PURPOSE_SSL_CLIENT) != 1)

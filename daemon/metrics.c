@@ -80,6 +80,15 @@ metrics_head(struct buf *b, const char *name, const char *type,
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with a single, unlabelled value. */
+static void
+metrics_one(struct buf *b, const char *name, const char *type,
+    const char *help, long long v)
+{
+	metrics_head(b, name, type, help);
+	buf_printf(b, "%s %lld\n", name, v);
+}
+
 static void
 metrics_histogram(struct buf *b, const char *name, const char *help,
     const uint64_t *buckets, uint64_t count, uint64_t sum_us)
@@ -126,54 +135,37 @@ metrics_render(struct parent *p, struct buf *b)
 				    "code=\"%d\"} %llu\n", met_methods[i],
 				    codes[j],
 				    (unsigned long long)s.requests[i][j]);
-	metrics_head(b, "todod_handshakes_total", "counter",
-	    "Completed TLS handshakes.");
-	buf_printf(b, "todod_handshakes_total %llu\n",
-	    (unsigned long long)s.handshakes);
-	metrics_head(b, "todod_handshakes_resumed_total", "counter",
-	    "Completed TLS handshakes that resumed a session.");
-	buf_printf(b, "todod_handshakes_resumed_total %llu\n",
-	    (unsigned long long)s.resumed);
+	metrics_one(b, "todod_handshakes_total", "counter",
+	    "Completed TLS handshakes.", s.handshakes);
+	metrics_one(b, "todod_handshakes_resumed_total", "counter",
+	    "Completed TLS handshakes that resumed a session.", s.resumed);
 	metrics_head(b, "todod_handshake_failures_total", "counter",
 	    "Failed TLS handshakes, by reason.");
 	for (i = 0; i < HSF_MAX; i++)
 		buf_printf(b, "todod_handshake_failures_total{reason=\"%s\"} "
 		    "%llu\n", met_hsfail[i], (unsigned long long)s.hsfail[i]);
-	metrics_head(b, "todod_connections_open", "gauge",
-	    "Client connections open now.");
-	buf_printf(b, "todod_connections_open %lld\n",
-	    (long long)s.conns_open);
-	metrics_head(b, "todod_connections_total", "counter",
-	    "Client connections accepted.");
-	buf_printf(b, "todod_connections_total %llu\n",
-	    (unsigned long long)s.conns_total);
-	metrics_head(b, "todod_connections_refused_total", "counter",
-	    "Connections closed at once: the worker was at its limit.");
-	buf_printf(b, "todod_connections_refused_total %llu\n",
-	    (unsigned long long)s.conns_refused);
-	metrics_head(b, "todod_response_bytes_total", "counter",
-	    "Bytes of HTTP responses written.");
-	buf_printf(b, "todod_response_bytes_total %llu\n",
-	    (unsigned long long)s.bytes_out);
+	metrics_one(b, "todod_connections_open", "gauge",
+	    "Client connections open now.", s.conns_open);
+	metrics_one(b, "todod_connections_total", "counter",
+	    "Client connections accepted.", s.conns_total);
+	metrics_one(b, "todod_connections_refused_total", "counter",
+	    "Connections closed at once: the worker was at its limit.",
+	    s.conns_refused);
+	metrics_one(b, "todod_response_bytes_total", "counter",
+	    "Bytes of HTTP responses written.", s.bytes_out);
 	metrics_histogram(b, "todod_keyholder_sign_seconds",
 	    "Round trip of a signature through the keyholder.",
 	    s.sign_bucket, s.sign_count, s.sign_sum_us);
-	metrics_head(b, "todod_keyholder_sign_failures_total", "counter",
-	    "Signatures the keyholder did not deliver.");
-	buf_printf(b, "todod_keyholder_sign_failures_total %llu\n",
-	    (unsigned long long)s.sign_failed);
+	metrics_one(b, "todod_keyholder_sign_failures_total", "counter",
+	    "Signatures the keyholder did not deliver.", s.sign_failed);
 	metrics_histogram(b, "todod_store_commit_seconds",
 	    "Time to commit a group of writes durably.", p->commit_bucket,
 	    p->commit_count, p->commit_sum_us);
-	metrics_head(b, "todod_store_writes_total", "counter",
-	    "Writes committed to the store.");
-	buf_printf(b, "todod_store_writes_total %llu\n",
-	    (unsigned long long)p->store_writes);
-	metrics_head(b, "todod_todos", "gauge", "TODO items stored.");
-	buf_printf(b, "todod_todos %llu\n",
-	    (unsigned long long)p->state->todo_count);
-	metrics_head(b, "todod_workers", "gauge", "Workers running.");
-	buf_printf(b, "todod_workers %d\n", nw);
+	metrics_one(b, "todod_store_writes_total", "counter",
+	    "Writes committed to the store.", p->store_writes);
+	metrics_one(b, "todod_todos", "gauge", "TODO items stored.",
+	    p->state->todo_count);
+	metrics_one(b, "todod_workers", "gauge", "Workers running.", nw);
 	metrics_head(b, "todod_child_restarts_total", "counter",
 	    "Children restarted after they died, by role.");
 	buf_printf(b, "todod_child_restarts_total{role=\"worker\"} %llu\n",

@@ -63,7 +63,7 @@ tlshook_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
  * accepted.  Refusing every client because a CRL is late would be an
  * outage; the parent warns about it instead.
  */
-static int
+int
 tlshook_verify_each(int ok, X509_STORE_CTX *xctx)
 {
 	int	 e = X509_STORE_CTX_get_error(xctx);

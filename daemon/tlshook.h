@@ -25,7 +25,10 @@ struct tlshook_verify {
 	char	 subject[256];
 };
 
+struct x509_store_ctx_st;
+
 void	tlshook_verify_reset(void);
+int	tlshook_verify_each(int, struct x509_store_ctx_st *);
 const struct tlshook_verify *tlshook_verify_last(void);
 int	tlshook_ctx_count(void);
 
