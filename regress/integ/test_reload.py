@@ -184,6 +184,19 @@ try:
     ok(r.status == 200, "the old connection continues across the rotation")
     keep.close()
 
+    # --- expiry warnings ------------------------------------------------
+    subprocess.run(PKI + ["server", "shortlived", "--days", "10", "--san",
+                          "DNS:localhost,IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    t.write_conf(server="shortlived")
+    ok(reload_and_wait(), "reload with a certificate that expires in 10 "
+       "days")
+    ok(t.wait_log(r"server certificate .*shortlived\.crt expires on "
+                  r"\d{4}-\d\d-\d\d .*\(in (9|10) days\)", 2),
+       "warned, with the date, within the 30 days of `expiry warning`")
+    t.write_conf(server="localhost-rsa")
+    ok(reload_and_wait(), "back to the RSA certificate")
+
     # --- CRL rotation: revoke a client, reload -------------------------
     subprocess.run(PKI + ["client", "rotating"], check=True,
                    capture_output=True)
