@@ -429,6 +429,7 @@ conn_read(struct conn *c)
 			return;
 		}
 		if (n == 0) {
+			c->clean = 1;
 			conn_close(c);
 			return;
 		}
@@ -782,6 +783,8 @@ conn_request_done(struct conn *c)
 
 	c->requests++;
 	if (c->close_after) {
+		/* a request read to its end and answered: nothing to drain */
+		c->clean = c->status < 400 && c->body_done;
 		conn_close(c);
 		return;
 	}
@@ -829,8 +832,14 @@ conn_close(struct conn *c)
 		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
 		return;
 	}
-	/* the client may still be sending a body we did not want */
-	conn_linger(c);
+	/*
+	 * After an error the client may still be sending what we did not
+	 * read; it must see our answer, not a reset.
+	 */
+	if (c->clean && c->in.len == 0 && c->ralen == 0)
+		conn_free(c);
+	else
+		conn_linger(c);
 }
 
 /*
@@ -910,8 +919,10 @@ conn_timeout(struct conn *c)
 			c->close_after = 1;
 			server_respond_error(c, 408, NULL,
 			    "request not received in time");
-		} else
+		} else {
+			c->clean = 1;	/* idle: nothing was sent */
 			conn_close(c);
+		}
 		break;
 	case CONN_WAIT:
 		conn_unwant(c);		/* the parent, not the client, is late */

@@ -107,6 +107,7 @@ struct conn {
 	size_t			 bodyneed;	/* Content-Length bodies */
 	int			 sent_continue;
 	int			 close_after;	/* close once the reply is out */
+	int			 clean;		/* nothing left unread: no linger */
 	int			 requests;	/* answered on this connection */
 	int			 inreq;		/* a request has started */
 
