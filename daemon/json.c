@@ -450,6 +450,16 @@ json_add_escape(struct buf *b, uint8_t c)
 	return buf_add(b, e, 6);
 }
 
+/* A failed add leaves the buffer as it was: no half-written value. */
+static int
+json_rollback(struct buf *b, size_t start)
+{
+	b->len = start;
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
+	return -1;
+}
+
 /*
  * Runs of bytes that go out unchanged are appended in one piece, so a
  * typical task costs three buf_add calls.  On failure the buffer is put
@@ -488,10 +498,7 @@ json_add_string(struct buf *b, const char *str, size_t len)
 	return 0;
 
  fail:
-	b->len = start;
-	if (b->data != NULL)
-		b->data[b->len] = '\0';
-	return -1;
+	return json_rollback(b, start);
 }
 
 int
@@ -520,10 +527,7 @@ json_add_todo(struct buf *b, int64_t id, const char *task, size_t tasklen,
 	return 0;
 
  fail:
-	b->len = start;
-	if (b->data != NULL)
-		b->data[b->len] = '\0';
-	return -1;
+	return json_rollback(b, start);
 }
 
 int
@@ -542,8 +546,5 @@ json_add_error(struct buf *b, const char *msg)
 	return 0;
 
  fail:
-	b->len = start;
-	if (b->data != NULL)
-		b->data[b->len] = '\0';
-	return -1;
+	return json_rollback(b, start);
 }
