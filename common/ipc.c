@@ -294,15 +294,25 @@ ipc_add_i64(struct ipc_wbuf *wb, int64_t v)
 int
 ipc_add_str(struct ipc_wbuf *wb, const char *s)
 {
-	size_t	 n = strlen(s) + 1;
+	return ipc_add_strn(wb, s, strlen(s));
+}
 
-	if (n > UINT32_MAX) {
-		wb->error = EMSGSIZE;
+/*
+ * The first len bytes of s as a string: for text that is not terminated
+ * where it ends (a database column).  It must hold no NUL of its own.
+ */
+int
+ipc_add_strn(struct ipc_wbuf *wb, const char *s, size_t len)
+{
+	if (len >= UINT32_MAX || (len > 0 && memchr(s, '\0', len) != NULL)) {
+		wb->error = len >= UINT32_MAX ? EMSGSIZE : EINVAL;
+		errno = wb->error;
 		return -1;
 	}
-	if (ipc_add_u32(wb, (uint32_t)n) == -1)
+	if (ipc_add_u32(wb, (uint32_t)(len + 1)) == -1 ||
+	    ipc_add(wb, s, len) == -1)
 		return -1;
-	return ipc_add(wb, s, n);
+	return ipc_add(wb, "", 1);
 }
 
 int

@@ -85,6 +85,7 @@ int		 ipc_add_u32(struct ipc_wbuf *, uint32_t);
 int		 ipc_add_u64(struct ipc_wbuf *, uint64_t);
 int		 ipc_add_i64(struct ipc_wbuf *, int64_t);
 int		 ipc_add_str(struct ipc_wbuf *, const char *);
+int		 ipc_add_strn(struct ipc_wbuf *, const char *, size_t);
 int		 ipc_add_data(struct ipc_wbuf *, const void *, size_t);
 void		 ipc_wbuf_free(struct ipc_wbuf *);
 int		 ipc_send(struct ipc *, struct ipc_wbuf *, int);

@@ -86,6 +86,12 @@ enum store_op {
 	STORE_OP_DELETE
 };
 
+/*
+ * A task's bytes of UTF-8 after JSON unescaping: the API refuses more,
+ * and so does the parent from a worker (common/storemsg.c).
+ */
+#define TODO_TASK_MAX	4096
+
 /* IMSG_STORE_UPDATE mask bits */
 #define STORE_SET_TASK	0x1
 #define STORE_SET_DONE	0x2
@@ -118,6 +124,7 @@ struct proto_cfg_main {
 };
 
 #define PROTO_TICKET_KEY_SIZE	48
+#define PROTO_TICKETS_KEPT	4	/* keys a worker accepts: newest last */
 struct proto_ticket_key {
 	uint32_t	keyrev;
 	uint8_t		key[PROTO_TICKET_KEY_SIZE];

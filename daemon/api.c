@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "json.h"
 #include "log.h"
+#include "storemsg.h"
 #include "worker.h"
 
 /*
@@ -182,9 +183,10 @@ static void
 api_write(struct conn *c, enum api_route r, int64_t id)
 {
 	struct todo_input	 in;
+	struct storemsg_req	 req;
 	struct ipc_wbuf		*wb;
 	const char		*err;
-	uint32_t		 type, mask = 0;
+	int			 toolong;
 
 	memset(&in, 0, sizeof(in));
 	if (c->req.method != HTTP_M_DELETE &&
@@ -194,33 +196,30 @@ api_write(struct conn *c, enum api_route r, int64_t id)
 		server_respond_error(c, 400, NULL, err);
 		return;
 	}
+	memset(&req, 0, sizeof(req));
 	switch (c->req.method) {
 	case HTTP_M_POST:
-		type = IMSG_STORE_CREATE;
+		req.type = IMSG_STORE_CREATE;
 		break;
 	case HTTP_M_PATCH:
-		type = IMSG_STORE_UPDATE;
-		mask = (in.has_task ? STORE_SET_TASK : 0) |
+		req.type = IMSG_STORE_UPDATE;
+		req.mask = (in.has_task ? STORE_SET_TASK : 0) |
 		    (in.has_done ? STORE_SET_DONE : 0);
 		break;
 	default:
-		type = IMSG_STORE_DELETE;
+		req.type = IMSG_STORE_DELETE;
 		break;
 	}
+	req.cn = c->peer->id.cn;
+	req.id = id;
+	req.task = in.task;
+	req.tasklen = in.tasklen;
+	req.done = in.done ? 1 : 0;
 	c->reqid = ++c->w->nextreq;
 	if (c->reqid == 0)
 		c->reqid = ++c->w->nextreq;
-	if ((wb = ipc_create(type, c->reqid, 64 + in.tasklen)) == NULL)
+	if ((wb = storemsg_encode_request(c->reqid, &req)) == NULL)
 		goto fail;
-	ipc_add_str(wb, c->peer->id.cn);
-	if (type != IMSG_STORE_CREATE)
-		ipc_add_i64(wb, id);
-	if (type == IMSG_STORE_UPDATE)
-		ipc_add_u32(wb, mask);
-	if (type != IMSG_STORE_DELETE) {
-		ipc_add_str(wb, in.has_task ? in.task : "");
-		ipc_add_u8(wb, in.done ? 1 : 0);
-	}
 	todo_input_clear(&in);
 	c->wait = WAIT_STORE;
 	if (worker_send_store(c->w, c, wb) == -1) {
@@ -229,8 +228,14 @@ api_write(struct conn *c, enum api_route r, int64_t id)
 	}
 	return;
  fail:
+	toolong = errno == EMSGSIZE;
 	todo_input_clear(&in);
-	server_respond_error(c, 500, NULL, "out of memory");
+	/* a name longer than X.509 allows: the parent would refuse it */
+	if (toolong)
+		server_respond_error(c, 403, NULL,
+		    "client certificate name too long");
+	else
+		server_respond_error(c, 500, NULL, "out of memory");
 	(void)r;
 }
 
@@ -336,35 +341,26 @@ api_cache_ready(struct conn *c)
 	api_get(c, api_route(c->req.path, &id), id);
 }
 
-/*
- * The parent's answer to a write: u32 status, u64 seq, then for STORE_OK
- * the item (i64 id, str task, u8 done).
- */
+/* The parent's answer to a write. */
 void
 api_store_reply(struct conn *c, struct ipc_msg *msg)
 {
-	uint32_t	 status;
-	uint64_t	 seq;
-	int64_t		 id;
-	const char	*task, *what;
-	uint8_t		 done;
-	struct buf	 b;
-	char		 loc[64];
-	int		 code;
+	struct storemsg_reply	 rep;
+	const char		*what;
+	struct buf		 b;
+	char			 loc[64];
+	int			 code;
 
-	if (ipc_get_u32(msg, &status) == -1 || ipc_get_u64(msg, &seq) == -1)
+	if (storemsg_decode_reply(msg, &rep) == -1)
 		fatalx("%s: malformed store reply", __func__);
-	if (status == STORE_NOTFOUND) {
+	if (rep.status == STORE_NOTFOUND) {
 		server_respond_error(c, 404, NULL, "no such TODO item");
 		return;
 	}
-	if (status != STORE_OK) {
+	if (rep.status != STORE_OK) {
 		server_respond_error(c, 500, NULL, "store failed");
 		return;
 	}
-	if (ipc_get_i64(msg, &id) == -1 || ipc_get_str(msg, &task) == -1 ||
-	    ipc_get_u8(msg, &done) == -1 || ipc_get_end(msg) == -1)
-		fatalx("%s: malformed store reply", __func__);
 	switch (c->req.method) {
 	case HTTP_M_POST:
 		what = "TODO item created";
@@ -384,9 +380,11 @@ api_store_reply(struct conn *c, struct ipc_msg *msg)
 	buf_add_str(&b, ",\"message\":");
 	json_add_string(&b, what, strlen(what));
 	buf_add_str(&b, ",\"todo\":");
-	json_add_todo(&b, id, task, strlen(task), done);
+	json_add_todo(&b, rep.item.id, rep.item.task, rep.item.tasklen,
+	    rep.item.done);
 	buf_add(&b, "}", 1);
-	snprintf(loc, sizeof(loc), "Location: /todo/%lld\r\n", (long long)id);
+	snprintf(loc, sizeof(loc), "Location: /todo/%lld\r\n",
+	    (long long)rep.item.id);
 	server_respond(c, code, code == 201 ? loc : NULL, &b);
 	buf_free(&b);
 }

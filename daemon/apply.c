@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "authz.h"
+#include "cfgmsg.h"
 #include "config.h"
 #include "keyref.h"
 #include "log.h"
@@ -500,7 +501,6 @@ apply_send_txn(struct parent *p, struct child *w, struct config *conf,
 	struct proto_cfg_main	 main;
 	struct config_listen	*l;
 	struct authz_rule	*r;
-	struct ipc_wbuf		*wb;
 	int			 i, fd, nrules = 0;
 
 	TAILQ_FOREACH(r, &conf->rules, entry)
@@ -518,42 +518,30 @@ apply_send_txn(struct parent *p, struct child *w, struct config *conf,
 	main.nrules = nrules;
 	main.policy_id = m->policy;
 
-	ipc_compose(&w->ipc, IMSG_CFG_BEGIN, 0, -1, &gen, sizeof(gen));
-	if ((wb = ipc_create(IMSG_CFG_MAIN, 0, sizeof(main) + 64)) == NULL)
+	cfgmsg_send_begin(&w->ipc, gen);
+	if (cfgmsg_send_main(&w->ipc, &main, conf->tls.ciphers) == -1)
 		fatal("%s", __func__);
-	ipc_add(wb, &main, sizeof(main));
-	ipc_add_str(wb, conf->tls.ciphers ? conf->tls.ciphers : "");
-	ipc_send(&w->ipc, wb, -1);
 	TAILQ_FOREACH(l, &conf->listens, entry) {
 		if (l->fds[w->id - 1] == -1)
 			continue;	/* could not be opened again: logged */
 		if ((fd = fcntl(l->fds[w->id - 1], F_DUPFD_CLOEXEC, 0)) == -1)
 			fatal("dup listener");
-		if ((wb = ipc_create(IMSG_CFG_LISTEN, 0, 64)) == NULL)
+		if (cfgmsg_send_listen(&w->ipc, l->name, fd) == -1)
 			fatal("%s", __func__);
-		ipc_add_str(wb, l->name);
-		ipc_send(&w->ipc, wb, fd);
 	}
-#define SEND_DATA(type, b) do {						\
-	if ((wb = ipc_create((type), 0, (b)->len + 8)) == NULL)	\
-		fatal("%s", __func__);					\
-	ipc_add_data(wb, (b)->data, (b)->len);				\
-	if (ipc_send(&w->ipc, wb, -1) == -1)				\
-		log_warn("worker %d: configuration", w->id);		\
-} while (0)
-	SEND_DATA(IMSG_CFG_TLS_CERT, &m->cert);
-	SEND_DATA(IMSG_CFG_TLS_KEYREF, &m->keyref);
-	SEND_DATA(IMSG_CFG_TLS_CA, &m->ca);
-	if (m->crl.len > 0)
-		SEND_DATA(IMSG_CFG_TLS_CRL, &m->crl);
-#undef SEND_DATA
+	if (cfgmsg_send_tls(&w->ipc, IMSG_CFG_TLS_CERT, m->cert.data,
+	    m->cert.len) == -1 || cfgmsg_send_tls(&w->ipc,
+	    IMSG_CFG_TLS_KEYREF, m->keyref.data, m->keyref.len) == -1 ||
+	    cfgmsg_send_tls(&w->ipc, IMSG_CFG_TLS_CA, m->ca.data,
+	    m->ca.len) == -1 || (m->crl.len > 0 && cfgmsg_send_tls(&w->ipc,
+	    IMSG_CFG_TLS_CRL, m->crl.data, m->crl.len) == -1))
+		log_warn("worker %d: configuration", w->id);
 	TAILQ_FOREACH(r, &conf->rules, entry)
-		if (authz_rule_send(&w->ipc, IMSG_CFG_RULE, r) == -1)
+		if (cfgmsg_send_rule(&w->ipc, r) == -1)
 			fatal("rule to worker %d", w->id);
 	for (i = 0; i < ntickets; i++)
-		ipc_compose(&w->ipc, IMSG_TICKET_KEY, 0, -1, &tickets[i],
-		    sizeof(tickets[i]));
-	ipc_compose(&w->ipc, IMSG_CFG_END, 0, -1, NULL, 0);
+		cfgmsg_send_ticket(&w->ipc, &tickets[i]);
+	cfgmsg_send_end(&w->ipc);
 	w->cfg_sent = gen;
 	parent_child_flush(w);
 }
@@ -675,8 +663,7 @@ apply_commit(struct parent *p)
 	for (i = 0; i < p->nworkers; i++) {
 		w = &p->workers[i];
 		if (w->pid != 0 && w->cfg_done == a->gen) {
-			ipc_compose(&w->ipc, IMSG_CFG_COMMIT, 0, -1, &a->gen,
-			    sizeof(a->gen));
+			cfgmsg_send_commit(&w->ipc, a->gen);
 			w->ready = 1;
 			parent_child_flush(w);
 		}
@@ -726,12 +713,10 @@ void
 apply_worker_reply(struct parent *p, struct child *w, struct ipc_msg *msg)
 {
 	struct apply	*a = &p->apply;
-	const char	*why = "";
+	const char	*why;
 	uint32_t	 gen;
 
-	if (ipc_get_u32(msg, &gen) == -1 ||
-	    (msg->hdr.type == IMSG_CFG_FAILED && ipc_get_str(msg, &why) == -1) ||
-	    ipc_get_end(msg) == -1) {
+	if (cfgmsg_get_reply(msg, &gen, &why) == -1) {
 		log_warnx("worker %d: malformed configuration reply", w->id);
 		return;
 	}
@@ -754,7 +739,7 @@ apply_worker_reply(struct parent *p, struct child *w, struct ipc_msg *msg)
 		return;
 	}
 	w->cfg_done = gen;
-	ipc_compose(&w->ipc, IMSG_CFG_COMMIT, 0, -1, &gen, sizeof(gen));
+	cfgmsg_send_commit(&w->ipc, gen);
 	w->ready = 1;
 	parent_child_flush(w);
 }
@@ -795,16 +780,10 @@ apply_rotate_ticket(struct parent *p)
 	if (p->conf->tls.ticket_lifetime <= 0)
 		return;
 	apply_new_ticket(&k, ++p->ticket_rev);
-	if (p->ntickets == TICKETS_KEPT) {
-		memmove(p->tickets, p->tickets + 1,
-		    (TICKETS_KEPT - 1) * sizeof(p->tickets[0]));
-		p->ntickets--;
-	}
-	p->tickets[p->ntickets++] = k;
+	cfgmsg_ticket_keep(p->tickets, &p->ntickets, &k);
 	for (i = 0; i < p->nworkers; i++)
 		if (p->workers[i].pid != 0) {
-			ipc_compose(&p->workers[i].ipc, IMSG_TICKET_KEY, 0, -1,
-			    &k, sizeof(k));
+			cfgmsg_send_ticket(&p->workers[i].ipc, &k);
 			parent_child_flush(&p->workers[i]);
 		}
 	explicit_bzero(&k, sizeof(k));

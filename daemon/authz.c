@@ -27,7 +27,6 @@
 #include <openssl/x509v3.h>
 
 #include "authz.h"
-#include "ipc.h"
 
 #define AUTHZ_FP_PREFIX		"SHA256:"
 #define AUTHZ_FP_HEXLEN		64
@@ -654,109 +653,4 @@ authz_rule_format(const struct authz_rule *r, char *buf, size_t size)
 	if (off >= size || off > INT_MAX)
 		return -1;
 	return (int)off;
-}
-
-/*
- * Wire form: u32 lineno, u32 classes, u32 methods, str path ("" for
- * none), u32 nconds, then per condition u32 type, str value ("" for any),
- * data ip (0, 4 or 16 bytes).
- */
-int
-authz_rule_send(struct ipc *ipc, uint32_t type, const struct authz_rule *r)
-{
-	struct ipc_wbuf	*wb;
-	int		 i;
-
-	if (r->nconds < 1 || r->nconds > AUTHZ_MAX_CONDS) {
-		errno = EINVAL;
-		return -1;
-	}
-	if ((wb = ipc_create(type, 0, 256)) == NULL)
-		return -1;
-	ipc_add_u32(wb, r->lineno < 0 ? 0 : (uint32_t)r->lineno);
-	ipc_add_u32(wb, r->classes);
-	ipc_add_u32(wb, r->methods);
-	ipc_add_str(wb, r->path != NULL ? r->path : "");
-	ipc_add_u32(wb, (uint32_t)r->nconds);
-	for (i = 0; i < r->nconds; i++) {
-		ipc_add_u32(wb, (uint32_t)r->conds[i].type);
-		ipc_add_str(wb, r->conds[i].value != NULL ?
-		    r->conds[i].value : "");
-		ipc_add_data(wb, r->conds[i].ip,
-		    r->conds[i].type == MATCH_SAN_IP ? r->conds[i].iplen : 0);
-	}
-	return ipc_send(ipc, wb, -1);
-}
-
-static int
-authz_cond_recv(struct ipc_msg *msg, struct authz_cond *c)
-{
-	const char	*value;
-	const void	*ip;
-	size_t		 iplen;
-	uint32_t	 type;
-	char		 err[256];
-
-	if (ipc_get_u32(msg, &type) == -1 || ipc_get_str(msg, &value) == -1 ||
-	    ipc_get_data(msg, &ip, &iplen) == -1)
-		return -1;
-	if (type < MATCH_ANY || type > MATCH_SAN_EMAIL)
-		return -1;
-	if (type == MATCH_ANY) {
-		if (*value != '\0' || iplen != 0)
-			return -1;
-	} else if (type != MATCH_SAN_IP && iplen != 0)
-		return -1;
-	if (authz_cond_set(c, (enum authz_match)type, value, err,
-	    sizeof(err)) == -1)
-		return -1;
-	/* Only what the sender's own parse would have produced. */
-	if (type != MATCH_ANY && strcmp(c->value, value) != 0)
-		return -1;
-	if (type == MATCH_SAN_IP &&
-	    (iplen != c->iplen || memcmp(ip, c->ip, iplen) != 0))
-		return -1;
-	return 0;
-}
-
-struct authz_rule *
-authz_rule_recv(struct ipc_msg *msg)
-{
-	struct authz_rule	*r;
-	const char		*path;
-	uint32_t		 lineno, nconds, i;
-
-	if ((r = authz_rule_new()) == NULL)
-		return NULL;
-	if (ipc_get_u32(msg, &lineno) == -1 ||
-	    ipc_get_u32(msg, &r->classes) == -1 ||
-	    ipc_get_u32(msg, &r->methods) == -1 ||
-	    ipc_get_str(msg, &path) == -1 ||
-	    ipc_get_u32(msg, &nconds) == -1)
-		goto fail;
-	if (lineno > INT_MAX || r->classes == 0 ||
-	    (r->classes & ~AUTHZ_ALL) != 0 ||
-	    (r->methods & ~(AUTHZ_M_GET | AUTHZ_M_POST | AUTHZ_M_PATCH |
-	    AUTHZ_M_DELETE)) != 0 ||
-	    nconds < 1 || nconds > AUTHZ_MAX_CONDS)
-		goto fail;
-	r->lineno = (int)lineno;
-	if (*path != '\0') {
-		if (*path != '/' || (r->path = strdup(path)) == NULL)
-			goto fail;
-	}
-	for (i = 0; i < nconds; i++) {
-		if (authz_cond_recv(msg, &r->conds[i]) == -1)
-			goto fail;
-		r->nconds++;
-		if (r->conds[i].type == MATCH_ANY && nconds != 1)
-			goto fail;
-	}
-	if (ipc_get_end(msg) == -1)
-		goto fail;
-	return r;
- fail:
-	authz_rule_free(r);
-	errno = EBADMSG;
-	return NULL;
 }

@@ -12,8 +12,6 @@
 #include <stdint.h>
 #include <stddef.h>
 
-struct ipc;
-struct ipc_msg;
 struct x509_st;
 
 /* Request classes a rule grants. */
@@ -102,9 +100,5 @@ uint32_t		 authz_classes(const struct authz_rules *,
 			    const struct authz_identity *);
 int			 authz_rule_format(const struct authz_rule *, char *,
 			    size_t);
-
-int			 authz_rule_send(struct ipc *, uint32_t,
-			    const struct authz_rule *);
-struct authz_rule	*authz_rule_recv(struct ipc_msg *);
 
 #endif

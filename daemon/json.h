@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct buf;
+#include "proto.h"		/* TODO_TASK_MAX */
 
-#define TODO_TASK_MAX	4096	/* bytes of UTF-8 after unescaping */
+struct buf;
 
 enum json_mode {
 	JSON_CREATE,		/* POST: task required, done optional */

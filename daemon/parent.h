@@ -65,8 +65,6 @@ struct tlsmat {
 	time_t		 crl_nextupdate;	/* 0: no CRL */
 };
 
-#define TICKETS_KEPT	4
-
 enum apply_phase {
 	APPLY_IDLE,
 	APPLY_KEYS,		/* waiting for the keyholders */
@@ -82,7 +80,7 @@ struct apply {
 	int			 keys_waiting;
 	int			 workers_waiting;
 	int			 new_tickets;	/* policy changed */
-	struct proto_ticket_key	 tickets[TICKETS_KEPT];
+	struct proto_ticket_key	 tickets[PROTO_TICKETS_KEPT];
 	int			 ntickets;
 	struct event		 timeout_ev;
 };
@@ -114,7 +112,7 @@ struct parent {
 	struct child		 keyholders[CONFIG_MAX_WORKERS];
 	int			 nkeyholders;
 
-	struct proto_ticket_key	 tickets[TICKETS_KEPT];
+	struct proto_ticket_key	 tickets[PROTO_TICKETS_KEPT];
 	int			 ntickets;
 	uint32_t		 ticket_rev;
 	struct event		 ticket_ev;
@@ -167,7 +165,6 @@ void	pstore_init(struct parent *);
 void	pstore_request(struct parent *, struct child *, struct ipc_msg *);
 void	pstore_snapshot(struct parent *, struct child *);
 void	pstore_child_gone(struct parent *, struct child *);
-int	pstore_check_request(uint32_t, const void *, size_t);
 
 /* metrics.c */
 void	metrics_request(struct parent *, struct child *, struct ipc_msg *);

@@ -1,15 +1,16 @@
 #include <sys/types.h>
 
+#include <errno.h>
 #include <event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
 #include "log.h"
 #include "parent.h"
 #include "proto.h"
 #include "store.h"
+#include "storemsg.h"
 
 /*
  * Store requests from the workers, committed in groups: every request
@@ -58,66 +59,22 @@ pstore_op_free(struct pstore_op *op)
 	free(op);
 }
 
-/* Workers are not trusted: everything is checked again here. */
+/* Workers are not trusted: storemsg bounds every field. */
 static int
 pstore_parse(struct pstore_op *op, struct ipc_msg *msg)
 {
-	const char	*cn, *task = NULL;
-	size_t		 len;
+	struct storemsg_req	 req;
 
-	if (ipc_get_str(msg, &cn) == -1)
+	if (storemsg_decode_request(msg, &req) == -1)
 		return -1;
-	if (op->type != IMSG_STORE_CREATE && (ipc_get_i64(msg, &op->id) ==
-	    -1 || op->id <= 0))
-		return -1;
-	if (op->type == IMSG_STORE_UPDATE && (ipc_get_u32(msg, &op->mask) ==
-	    -1 || op->mask == 0 || (op->mask & ~(STORE_SET_TASK |
-	    STORE_SET_DONE)) != 0))
-		return -1;
-	if (op->type != IMSG_STORE_DELETE) {
-		if (ipc_get_str(msg, &task) == -1 ||
-		    ipc_get_u8(msg, &op->done) == -1 || op->done > 1)
-			return -1;
-		len = strlen(task);
-		if ((op->type == IMSG_STORE_CREATE ||
-		    (op->mask & STORE_SET_TASK)) &&
-		    (len == 0 || len > TODO_TASK_MAX))
-			return -1;
-	}
-	if (ipc_get_end(msg) == -1)
-		return -1;
-	if ((op->cn = strdup(cn)) == NULL ||
-	    (task != NULL && (op->task = strdup(task)) == NULL))
+	op->id = req.id;
+	op->mask = req.mask;
+	op->done = req.done;
+	if ((op->cn = strdup(req.cn)) == NULL ||
+	    (req.task != NULL && (op->task = strndup(req.task,
+	    req.tasklen)) == NULL))
 		fatal("%s", __func__);
 	return 0;
-}
-
-/*
- * The decoder alone, for the fuzz target: 0 when a worker's request of
- * this type and payload would be accepted.
- */
-int
-pstore_check_request(uint32_t type, const void *data, size_t len)
-{
-	struct pstore_op	*op;
-	struct ipc_msg		 msg;
-	int			 r;
-
-	if (type != IMSG_STORE_CREATE && type != IMSG_STORE_UPDATE &&
-	    type != IMSG_STORE_DELETE)
-		return -1;
-	if ((op = calloc(1, sizeof(*op))) == NULL)
-		return -1;
-	memset(&msg, 0, sizeof(msg));
-	msg.hdr.type = type;
-	msg.hdr.len = len;
-	msg.data = data;
-	msg.len = len;
-	msg.fd = -1;
-	op->type = type;
-	r = pstore_parse(op, &msg);
-	pstore_op_free(op);
-	return r;
 }
 
 void
@@ -175,30 +132,35 @@ pstore_apply(struct parent *p, struct pstore_op *op)
 	return 0;
 }
 
+/* The item a committed write left (or removed). */
+static void
+pstore_op_item(const struct pstore_op *op, struct storemsg_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	it->id = op->rid;
+	it->task = op->rtask;
+	it->tasklen = op->rtask != NULL ? strlen(op->rtask) : 0;
+	it->done = op->rdone;
+}
+
 static void
 pstore_broadcast(struct parent *p, struct pstore_op *op)
 {
-	struct ipc_wbuf	*wb;
-	struct child	*w;
-	uint32_t	 kind;
-	int		 i;
+	struct storemsg_change	 chg;
+	struct ipc_wbuf		*wb;
+	struct child		*w;
+	int			 i;
 
-	kind = op->type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
+	chg.seq = op->seq;
+	chg.op = op->type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
 	    op->type == IMSG_STORE_UPDATE ? STORE_OP_UPDATE : STORE_OP_DELETE;
+	pstore_op_item(op, &chg.item);
 	for (i = 0; i < p->nworkers; i++) {
 		w = &p->workers[i];
 		if (w->pid == 0 || w->ipc.fd == -1)
 			continue;
-		if ((wb = ipc_create(IMSG_STORE_CHANGE, 0,
-		    32 + strlen(op->rtask))) == NULL)
+		if ((wb = storemsg_encode_change(&chg)) == NULL)
 			fatal("%s", __func__);
-		ipc_add_u64(wb, op->seq);
-		ipc_add_u32(wb, kind);
-		ipc_add_i64(wb, op->rid);
-		if (kind != STORE_OP_DELETE) {
-			ipc_add_str(wb, op->rtask);
-			ipc_add_u8(wb, op->rdone);
-		}
 		if (ipc_send(&w->ipc, wb, -1) == -1)
 			log_warn("worker %d: store change", w->id);
 	}
@@ -207,20 +169,16 @@ pstore_broadcast(struct parent *p, struct pstore_op *op)
 static void
 pstore_reply(struct parent *p, struct pstore_op *op)
 {
-	struct ipc_wbuf	*wb;
+	struct storemsg_reply	 rep;
+	struct ipc_wbuf		*wb;
 
 	if (op->w == NULL || op->w->pid != op->pid || op->w->ipc.fd == -1)
 		return;
-	if ((wb = ipc_create(IMSG_STORE_REPLY, op->reqid,
-	    32 + (op->rtask ? strlen(op->rtask) : 0))) == NULL)
+	rep.status = op->status;
+	rep.seq = op->seq;
+	pstore_op_item(op, &rep.item);
+	if ((wb = storemsg_encode_reply(op->reqid, &rep)) == NULL)
 		fatal("%s", __func__);
-	ipc_add_u32(wb, op->status);
-	ipc_add_u64(wb, op->seq);
-	if (op->status == STORE_OK) {
-		ipc_add_i64(wb, op->rid);
-		ipc_add_str(wb, op->rtask);
-		ipc_add_u8(wb, op->rdone);
-	}
 	if (ipc_send(&op->w->ipc, wb, -1) == -1)
 		log_warn("worker %d: store reply", op->w->id);
 }
@@ -281,27 +239,9 @@ pstore_commit(int fd, short ev, void *arg)
 	log_debug("committed %d writes", n);
 }
 
-/* The same bytes as ipc_add_i64 + ipc_add_str + ipc_add_u8. */
-static int
-pstore_item_add(struct buf *b, const struct store_item *it)
-{
-	uint32_t	 n = it->tasklen + 1;
-	uint8_t		 done = it->done ? 1 : 0;
-
-	if (buf_add(b, &it->id, sizeof(it->id)) == -1 ||
-	    buf_add(b, &n, sizeof(n)) == -1 ||
-	    buf_add(b, it->task, it->tasklen) == -1 ||
-	    buf_add(b, "", 1) == -1 ||
-	    buf_add(b, &done, 1) == -1)
-		return -1;
-	return 0;
-}
-
 struct pstore_snap {
-	struct parent	*p;
-	struct child	*w;
-	struct buf	 items;
-	uint32_t	 count;
+	struct child		*w;
+	struct storemsg_snap	 msg;
 };
 
 static void
@@ -309,36 +249,31 @@ pstore_snapshot_flush(struct pstore_snap *s)
 {
 	struct ipc_wbuf	*wb;
 
-	if (s->count == 0)
+	if ((wb = storemsg_snap_take(&s->msg)) == NULL)
 		return;
-	if ((wb = ipc_create(IMSG_STORE_SNAPSHOT, 0, s->items.len + 16)) ==
-	    NULL)
-		fatal("%s", __func__);
-	ipc_add_u64(wb, s->p->seq);
-	ipc_add_u32(wb, s->count);
-	ipc_add(wb, s->items.data, s->items.len);
 	if (ipc_send(&s->w->ipc, wb, -1) == -1)
 		log_warn("worker %d: snapshot", s->w->id);
-	buf_reset(&s->items);
-	s->count = 0;
 }
 
 static int
-pstore_snapshot_item(void *arg, const struct store_item *it)
+pstore_snapshot_item(void *arg, const struct store_item *row)
 {
 	struct pstore_snap	*s = arg;
+	struct storemsg_item	 it;
 
-	/* a task's length is bounded; a corrupt row must not break IPC */
-	if (it->tasklen > TODO_TASK_MAX || memchr(it->task, '\0',
-	    it->tasklen) != NULL) {
+	it.id = row->id;
+	it.task = row->task;
+	it.tasklen = row->tasklen;
+	it.done = row->done ? 1 : 0;
+	/* a corrupt row (a task too long, a NUL) must not break IPC */
+	if (storemsg_snap_add(&s->msg, &it) == -1) {
+		if (errno != EINVAL)
+			fatal("%s", __func__);
 		log_warnx("todo %lld: unusable task in the database, skipped",
-		    (long long)it->id);
+		    (long long)row->id);
 		return 0;
 	}
-	if (pstore_item_add(&s->items, it) == -1)
-		fatal("%s", __func__);
-	s->count++;
-	if (s->items.len >= PSTORE_SNAPSHOT_CHUNK)
+	if (storemsg_snap_size(&s->msg) >= PSTORE_SNAPSHOT_CHUNK)
 		pstore_snapshot_flush(s);
 	return 0;
 }
@@ -348,17 +283,18 @@ void
 pstore_snapshot(struct parent *p, struct child *w)
 {
 	struct pstore_snap	 s;
+	struct ipc_wbuf		*wb;
 
-	memset(&s, 0, sizeof(s));
-	s.p = p;
 	s.w = w;
-	buf_init(&s.items, 0);
+	storemsg_snap_init(&s.msg, p->seq);
 	if (store_foreach(p->store, pstore_snapshot_item, &s) == -1)
 		log_warnx("snapshot for worker %d incomplete", w->id);
 	pstore_snapshot_flush(&s);
-	buf_free(&s.items);
-	ipc_compose(&w->ipc, IMSG_STORE_SNAPSHOT_END, 0, -1, &p->seq,
-	    sizeof(p->seq));
+	storemsg_snap_clear(&s.msg);
+	if ((wb = storemsg_encode_snapshot_end(p->seq)) == NULL)
+		fatal("%s", __func__);
+	if (ipc_send(&w->ipc, wb, -1) == -1)
+		log_warn("worker %d: snapshot", w->id);
 }
 
 void

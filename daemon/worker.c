@@ -14,10 +14,12 @@
 #include <tls.h>
 
 #include "authz.h"
+#include "cfgmsg.h"
 #include "khprov.h"
 #include "log.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "storemsg.h"
 #include "worker.h"
 
 #define WORKER_SCRATCH	(64 * 1024)
@@ -174,59 +176,56 @@ worker_cache_wake(struct worker *w)
 	}
 }
 
-/* An item as the store sends it: i64 id, str task, u8 done. */
-static void
-worker_cache_item(struct worker *w, struct ipc_msg *msg)
+static int
+worker_cache_item(void *arg, const struct storemsg_item *it)
 {
-	int64_t		 id;
-	const char	*task;
-	uint8_t		 done;
+	struct worker	*w = arg;
 
-	if (ipc_get_i64(msg, &id) == -1 || ipc_get_str(msg, &task) == -1 ||
-	    ipc_get_u8(msg, &done) == -1)
-		fatalx("malformed store item from parent");
-	if (cache_put(&w->cache, id, task, strlen(task), done) == -1)
+	if (cache_put(&w->cache, it->id, it->task, it->tasklen, it->done) ==
+	    -1)
 		fatal("cache");
+	return 0;
+}
+
+static void
+worker_cache_change(struct worker *w, struct ipc_msg *msg)
+{
+	struct storemsg_change	 chg;
+
+	if (storemsg_decode_change(msg, &chg) == -1)
+		fatalx("malformed store change from parent");
+	if (chg.seq <= w->cache.seq)
+		return;		/* in the snapshot already */
+	if (chg.op == STORE_OP_DELETE)
+		cache_del(&w->cache, chg.item.id);
+	else
+		worker_cache_item(w, &chg.item);
+	w->cache.seq = chg.seq;
 }
 
 static void
 worker_store_msg(struct worker *w, struct ipc_msg *msg)
 {
 	uint64_t	 seq;
-	uint32_t	 count, op, i;
-	int64_t		 id;
 
-	if (ipc_get_u64(msg, &seq) == -1)
-		fatalx("malformed store message from parent");
 	switch (msg->hdr.type) {
 	case IMSG_STORE_SNAPSHOT:
 		if (w->cache.ready)
 			cache_clear(&w->cache);
-		if (ipc_get_u32(msg, &count) == -1)
+		if (storemsg_decode_snapshot(msg, &seq, worker_cache_item,
+		    w) == -1)
 			fatalx("malformed snapshot from parent");
-		for (i = 0; i < count; i++)
-			worker_cache_item(w, msg);
 		break;
 	case IMSG_STORE_SNAPSHOT_END:
+		if (storemsg_decode_snapshot_end(msg, &seq) == -1)
+			fatalx("malformed snapshot end from parent");
 		w->cache.seq = seq;
 		w->cache.ready = 1;
 		break;
-	case IMSG_STORE_CHANGE:
-		if (ipc_get_u32(msg, &op) == -1)
-			fatalx("malformed change from parent");
-		if (seq <= w->cache.seq)
-			return;		/* in the snapshot already */
-		if (op == STORE_OP_DELETE) {
-			if (ipc_get_i64(msg, &id) == -1)
-				fatalx("malformed change from parent");
-			cache_del(&w->cache, id);
-		} else
-			worker_cache_item(w, msg);
-		w->cache.seq = seq;
+	default:
+		worker_cache_change(w, msg);
 		break;
 	}
-	if (ipc_get_end(msg) == -1)
-		fatalx("malformed store message from parent");
 	worker_cache_wake(w);
 }
 
@@ -236,13 +235,8 @@ worker_cfg_main(struct worker *w, struct ipc_msg *msg)
 	struct wconf	*wc = w->pending;
 	const char	*ciphers;
 
-	if (wc == NULL || ipc_get_raw(msg, &wc->main,
-	    sizeof(wc->main)) == -1 || ipc_get_str(msg, &ciphers) == -1 ||
-	    ipc_get_end(msg) == -1)
+	if (wc == NULL || cfgmsg_get_main(msg, &wc->main, &ciphers) == -1)
 		fatalx("malformed configuration from parent");
-	if (wc->main.timeout_request == 0 || wc->main.timeout_idle == 0 ||
-	    wc->main.timeout_handshake == 0 || wc->main.max_connections == 0)
-		fatalx("bad configuration values from parent");
 	free(wc->ciphers);
 	wc->ciphers = NULL;
 	if (*ciphers != '\0' && (wc->ciphers = strdup(ciphers)) == NULL)
@@ -275,7 +269,7 @@ worker_cfg_data(struct worker *w, struct ipc_msg *msg)
 		b = &wc->crl;
 		break;
 	}
-	if (ipc_get_data(msg, &p, &n) == -1 || ipc_get_end(msg) == -1)
+	if (cfgmsg_get_tls(msg, &p, &n) == -1)
 		fatalx("malformed configuration from parent");
 	buf_reset(b);
 	if (buf_add(b, p, n) == -1)
@@ -288,8 +282,7 @@ worker_cfg_listen(struct worker *w, struct ipc_msg *msg)
 	struct listener	*l;
 	const char	*name;
 
-	if (w->pending == NULL || msg->fd == -1 ||
-	    ipc_get_str(msg, &name) == -1 || ipc_get_end(msg) == -1)
+	if (w->pending == NULL || cfgmsg_get_listen(msg, &name) == -1)
 		fatalx("malformed listener from parent");
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("%s", __func__);
@@ -306,18 +299,12 @@ worker_ticket(struct worker *w, struct ipc_msg *msg)
 	struct proto_ticket_key	 k;
 	struct wconf		*wc;
 
-	if (ipc_get_fixed(msg, &k, sizeof(k)) == -1)
+	if (cfgmsg_get_ticket(msg, &k) == -1)
 		fatalx("malformed ticket key from parent");
 	/* inside a transaction it belongs to the new configuration */
 	wc = w->pending != NULL ? w->pending : w->conf;
-	if (wc != NULL) {
-		if (wc->ntickets == 4) {
-			memmove(wc->tickets, wc->tickets + 1,
-			    3 * sizeof(wc->tickets[0]));
-			wc->ntickets--;
-		}
-		wc->tickets[wc->ntickets++] = k;
-	}
+	if (wc != NULL)
+		cfgmsg_ticket_keep(wc->tickets, &wc->ntickets, &k);
 	if (w->pending == NULL && w->tls != NULL &&
 	    tlsgen_add_ticket(w->tls, &k) == -1)
 		log_warnx("ticket key %u refused", k.keyrev);
@@ -329,11 +316,10 @@ static struct tlsgen	*worker_pending_tls;
 static void
 worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 {
-	struct ipc_wbuf	*wb;
 	char		 err[512];
 	uint32_t	 gen;
 
-	if (w->pending == NULL)
+	if (w->pending == NULL || cfgmsg_get_end(msg) == -1)
 		fatalx("configuration end outside a transaction");
 	gen = w->pending->gen;
 	tlsgen_unref(worker_pending_tls);
@@ -341,14 +327,12 @@ worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 	    w->pending->main.policy_id, err, sizeof(err));
 	if (worker_pending_tls == NULL) {
 		log_warnx("configuration %u: %s", gen, err);
-		if ((wb = ipc_create(IMSG_CFG_FAILED, 0, 0)) == NULL)
+		if (cfgmsg_send_failed(&w->parent, gen, err) == -1)
 			fatal("%s", __func__);
-		ipc_add_u32(wb, gen);
-		ipc_add_str(wb, err);
-		ipc_send(&w->parent, wb, -1);
 		return;
 	}
-	ipc_compose(&w->parent, IMSG_CFG_DONE, 0, -1, &gen, sizeof(gen));
+	if (cfgmsg_send_done(&w->parent, gen) == -1)
+		fatal("%s", __func__);
 }
 
 static void
@@ -357,8 +341,8 @@ worker_cfg_commit(struct worker *w, struct ipc_msg *msg)
 	struct wconf	*old = w->conf;
 	uint32_t	 gen;
 
-	if (ipc_get_fixed(msg, &gen, sizeof(gen)) == -1 || w->pending ==
-	    NULL || worker_pending_tls == NULL || w->pending->gen != gen)
+	if (cfgmsg_get_gen(msg, &gen) == -1 || w->pending == NULL ||
+	    worker_pending_tls == NULL || w->pending->gen != gen)
 		fatalx("commit of configuration %u that was not prepared",
 		    gen);
 	server_listeners_apply(w, w->pending);
@@ -428,7 +412,7 @@ worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 			api_metrics_reply(c, msg);
 		break;
 	case IMSG_CFG_BEGIN:
-		if (ipc_get_fixed(msg, &gen, sizeof(gen)) == -1)
+		if (cfgmsg_get_gen(msg, &gen) == -1)
 			fatalx("malformed configuration begin");
 		wconf_free(w->pending);
 		w->pending = wconf_new(gen);
@@ -446,7 +430,7 @@ worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 		worker_cfg_data(w, msg);
 		break;
 	case IMSG_CFG_RULE:
-		if (w->pending == NULL || (rule = authz_rule_recv(msg)) ==
+		if (w->pending == NULL || (rule = cfgmsg_get_rule(msg)) ==
 		    NULL)
 			fatalx("malformed rule from parent");
 		TAILQ_INSERT_TAIL(&w->pending->rules, rule, entry);

@@ -54,7 +54,7 @@ struct wconf {
 	struct buf		 cert, keyref, ca, crl;
 	struct authz_rules	 rules;
 	struct listeners	 listeners;
-	struct proto_ticket_key	 tickets[4];
+	struct proto_ticket_key	 tickets[PROTO_TICKETS_KEPT];
 	int			 ntickets;
 };
 

@@ -2,11 +2,13 @@
  * libFuzzer target for IPC message decoding in every role:
  *  - the framing layer (common/ipc.c) reading an arbitrary byte stream
  *    from a socket, with the typed accessors run on every message;
- *  - the parent's decoder of a worker's store requests (a worker is not
- *    trusted: anything it sends must be refused cleanly);
- *  - the worker's decoder of allow rules sent in a configuration.
+ *  - the parent's decoders of what a worker sends, store requests and
+ *    configuration replies (a worker is not trusted: anything it sends
+ *    must be refused cleanly, and what is accepted is within bounds);
+ *  - the worker's decoders of the store messages (common/storemsg.c) and
+ *    of the configuration transaction, allow rules included
+ *    (daemon/cfgmsg.c).
  * The keyholder's sign request decoder has its own target (fuzz_khreq).
- * The first byte picks the decoder.
  */
 #include <sys/socket.h>
 
@@ -17,9 +19,10 @@
 #include <unistd.h>
 
 #include "authz.h"
+#include "cfgmsg.h"
 #include "ipc.h"
-#include "parent.h"
 #include "proto.h"
+#include "storemsg.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -99,45 +102,168 @@ fuzz_framing(const uint8_t *data, size_t size)
 	ipc_clear(&ipc);
 }
 
+/* A payload as the channel would deliver it. */
 static void
-fuzz_rule(const uint8_t *data, size_t size)
+fuzz_msg(struct ipc_msg *m, uint32_t type, const uint8_t *data, size_t size)
 {
-	struct ipc_msg		 m;
-	struct authz_rule	*r;
-	char			 line[2048];
+	memset(m, 0, sizeof(*m));
+	m->hdr.type = type;
+	m->hdr.len = size;
+	m->data = data;
+	m->len = size;
+	m->fd = -1;
+}
 
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = IMSG_CFG_RULE;
-	m.data = data;
-	m.len = size;
-	m.fd = -1;
-	if ((r = authz_rule_recv(&m)) != NULL) {
-		if (r->nconds < 0 || r->nconds > AUTHZ_MAX_CONDS)
+/* The parent's decoders of what a worker sends: it may be hostile. */
+static void
+fuzz_parent(uint32_t type, const uint8_t *data, size_t size)
+{
+	struct storemsg_req	 req;
+	struct ipc_msg		 m;
+	const char		*why;
+	uint32_t		 gen;
+
+	fuzz_msg(&m, type, data, size);
+	if (type == IMSG_CFG_DONE || type == IMSG_CFG_FAILED) {
+		if (cfgmsg_get_reply(&m, &gen, &why) == 0 &&
+		    strlen(why) > CFGMSG_WHY_MAX)
 			abort();
-		authz_rule_format(r, line, sizeof(line));
-		authz_rule_free(r);
+		return;
+	}
+	if (storemsg_decode_request(&m, &req) == 0 &&
+	    (strlen(req.cn) > STOREMSG_CN_MAX ||
+	    req.tasklen > TODO_TASK_MAX || m.off != m.len))
+		abort();
+}
+
+static int
+fuzz_item(void *arg, const struct storemsg_item *it)
+{
+	if (it->id <= 0 || it->tasklen > TODO_TASK_MAX ||
+	    strlen(it->task) != it->tasklen)
+		abort();
+	return 0;
+}
+
+/* The worker's decoders of the store messages. */
+static void
+fuzz_store(uint32_t type, const uint8_t *data, size_t size)
+{
+	struct storemsg_reply	 rep;
+	struct storemsg_change	 chg;
+	struct ipc_msg		 m;
+	uint64_t		 seq;
+
+	fuzz_msg(&m, type, data, size);
+	switch (type) {
+	case IMSG_STORE_REPLY:
+		if (storemsg_decode_reply(&m, &rep) == 0 &&
+		    rep.status == STORE_OK)
+			fuzz_item(NULL, &rep.item);
+		break;
+	case IMSG_STORE_CHANGE:
+		if (storemsg_decode_change(&m, &chg) == 0 &&
+		    chg.op != STORE_OP_DELETE)
+			fuzz_item(NULL, &chg.item);
+		break;
+	case IMSG_STORE_SNAPSHOT:
+		storemsg_decode_snapshot(&m, &seq, fuzz_item, NULL);
+		break;
+	default:
+		storemsg_decode_snapshot_end(&m, &seq);
+		break;
 	}
 }
 
+/* The worker's decoders of the configuration transaction. */
+static void
+fuzz_cfg(uint32_t type, const uint8_t *data, size_t size)
+{
+	struct proto_cfg_main	 cm;
+	struct proto_ticket_key	 k;
+	struct authz_rule	*r;
+	struct ipc_msg		 m;
+	const char		*s;
+	const void		*p;
+	char			 line[2048];
+	size_t			 n;
+	uint32_t		 gen;
+
+	fuzz_msg(&m, type, data, size);
+	switch (type) {
+	case IMSG_CFG_RULE:
+		if ((r = cfgmsg_get_rule(&m)) == NULL)
+			break;
+		if (r->nconds < 1 || r->nconds > AUTHZ_MAX_CONDS)
+			abort();
+		authz_rule_format(r, line, sizeof(line));
+		authz_rule_free(r);
+		break;
+	case IMSG_CFG_MAIN:
+		if (cfgmsg_get_main(&m, &cm, &s) == 0 &&
+		    (cm.worker_id == 0 || strlen(s) > CFGMSG_CIPHERS_MAX))
+			abort();
+		break;
+	case IMSG_CFG_LISTEN:
+		m.fd = 0;	/* stands for a socket; never closed here */
+		if (cfgmsg_get_listen(&m, &s) == 0 &&
+		    strlen(s) > CFGMSG_NAME_MAX)
+			abort();
+		break;
+	case IMSG_CFG_TLS_CA:
+		cfgmsg_get_tls(&m, &p, &n);
+		break;
+	case IMSG_TICKET_KEY:
+		cfgmsg_get_ticket(&m, &k);
+		break;
+	case IMSG_CFG_END:
+		cfgmsg_get_end(&m);
+		break;
+	default:
+		cfgmsg_get_gen(&m, &gen);
+		break;
+	}
+}
+
+/*
+ * The first byte picks the decoder (low 3 bits) and the message type
+ * (the rest).
+ */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const uint32_t	 req[] = { IMSG_STORE_CREATE,
+				    IMSG_STORE_UPDATE, IMSG_STORE_DELETE,
+				    IMSG_CFG_DONE, IMSG_CFG_FAILED };
+	static const uint32_t	 store[] = { IMSG_STORE_REPLY,
+				    IMSG_STORE_CHANGE, IMSG_STORE_SNAPSHOT,
+				    IMSG_STORE_SNAPSHOT_END };
+	static const uint32_t	 cfg[] = { IMSG_CFG_RULE, IMSG_CFG_MAIN,
+				    IMSG_CFG_LISTEN, IMSG_CFG_TLS_CA,
+				    IMSG_TICKET_KEY, IMSG_CFG_END,
+				    IMSG_CFG_BEGIN };
+	unsigned int		 sel;
+
 	if (size < 1)
 		return 0;
-	switch (data[0] % 5) {
+	sel = data[0] >> 3;
+	switch (data[0] & 7) {
 	case 0:
 	case 1:
 		fuzz_framing(data + 1, size - 1);
 		break;
 	case 2:
-		pstore_check_request(IMSG_STORE_CREATE + (data[0] / 5) % 3,
-		    data + 1, size - 1);
+		fuzz_parent(req[sel % 5], data + 1, size - 1);
 		break;
 	case 3:
-		pstore_check_request(IMSG_STORE_UPDATE, data + 1, size - 1);
+		fuzz_parent(IMSG_STORE_UPDATE, data + 1, size - 1);
+		break;
+	case 4:
+	case 5:
+		fuzz_store(store[sel % 4], data + 1, size - 1);
 		break;
 	default:
-		fuzz_rule(data + 1, size - 1);
+		fuzz_cfg(cfg[sel % 7], data + 1, size - 1);
 		break;
 	}
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * Unit tests for daemon/authz.c: identities from certificates generated
  * here with libcrypto, the decision tables of authz_check, the one-line
- * rule format, and the rule's IPC round trip with malformed messages.
+ * rule format.  The rule's IPC round trip is in test_cfgmsg.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -24,7 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "authz.h"
-#include "ipc.h"
+#include "authzrule.h"
 #include "tap.h"
 
 static EVP_PKEY	*cakey, *leafkey;
@@ -281,37 +281,6 @@ test_identity_odd(void)
 	    AUTHZ_MAX_NAMES);
 	authz_identity_clear(&id);
 	X509_free(x);
-}
-
-/* Build a rule: conditions as (type, value) pairs, ended by 0. */
-static struct authz_rule *
-rule(struct authz_rules *rules, uint32_t classes, uint32_t methods,
-    const char *path, ...)
-{
-	struct authz_rule	*r;
-	va_list			 ap;
-	int			 type;
-	const char		*v;
-	char			 err[256];
-
-	if ((r = authz_rule_new()) == NULL)
-		abort();
-	r->classes = classes;
-	r->methods = methods;
-	r->path = path ? strdup(path) : NULL;
-	va_start(ap, path);
-	while ((type = va_arg(ap, int)) != 0) {
-		v = va_arg(ap, const char *);
-		if (authz_cond_set(&r->conds[r->nconds++], type, v, err,
-		    sizeof(err)) == -1) {
-			printf("# %s\n", err);
-			abort();
-		}
-	}
-	va_end(ap);
-	if (rules != NULL)
-		TAILQ_INSERT_TAIL(rules, r, entry);
-	return r;
 }
 
 static void
@@ -624,238 +593,6 @@ test_format(void)
 }
 
 static void
-pair(struct ipc *a, struct ipc *b)
-{
-	int	 sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
-		abort();
-	ipc_init(a, sv[0]);
-	ipc_init(b, sv[1]);
-}
-
-static int
-recv1(struct ipc *ipc, struct ipc_msg *msg)
-{
-	int	 r, i;
-
-	for (i = 0; i < 10000; i++) {
-		if ((r = ipc_get(ipc, msg)) != 0)
-			return r;
-		if (ipc_read(ipc) <= 0)
-			return ipc_get(ipc, msg);
-	}
-	return 0;
-}
-
-static int
-rules_equal(const struct authz_rule *a, const struct authz_rule *b)
-{
-	int	 i;
-
-	if (a->classes != b->classes || a->methods != b->methods ||
-	    a->nconds != b->nconds || a->lineno != b->lineno ||
-	    (a->path == NULL) != (b->path == NULL) ||
-	    (a->path != NULL && strcmp(a->path, b->path) != 0))
-		return 0;
-	for (i = 0; i < a->nconds; i++) {
-		if (a->conds[i].type != b->conds[i].type ||
-		    (a->conds[i].value == NULL) !=
-		    (b->conds[i].value == NULL) ||
-		    (a->conds[i].value != NULL &&
-		    strcmp(a->conds[i].value, b->conds[i].value) != 0) ||
-		    a->conds[i].iplen != b->conds[i].iplen ||
-		    memcmp(a->conds[i].ip, b->conds[i].ip, 16) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-static struct authz_rule *
-roundtrip(struct ipc *a, struct ipc *b, const struct authz_rule *r)
-{
-	struct ipc_msg		 m;
-	struct authz_rule	*got;
-
-	if (authz_rule_send(a, 77, r) == -1 || ipc_flush(a) != 1 ||
-	    recv1(b, &m) != 1 || m.hdr.type != 77)
-		return NULL;
-	got = authz_rule_recv(&m);
-	ipc_msg_free(&m);
-	return got;
-}
-
-static void
-test_ipc(void)
-{
-	struct ipc		 a, b;
-	struct authz_rule	*r, *got;
-	int			 ok;
-
-	pair(&a, &b);
-	r = rule(NULL, AUTHZ_WRITE, AUTHZ_M_POST, "/todo", MATCH_CN, "x",
-	    MATCH_OU, "y", MATCH_FINGERPRINT, "SHA256:00112233445566778899"
-	    "aabbccddeeff00112233445566778899aabbccddeeff", MATCH_SAN_DNS,
-	    "d.example", MATCH_SAN_URI, "spiffe://a/*", MATCH_SAN_IP,
-	    "127.0.0.2", MATCH_SAN_EMAIL, "e@x", MATCH_SAN_IP, "::1", 0);
-	r->lineno = 42;
-	got = roundtrip(&a, &b, r);
-	TAP_OK(got != NULL && rules_equal(r, got),
-	    "rule with every condition type round-trips");
-	authz_rule_free(got);
-	authz_rule_free(r);
-
-	r = rule(NULL, AUTHZ_ALL, 0, NULL, MATCH_ANY, NULL, 0);
-	got = roundtrip(&a, &b, r);
-	TAP_OK(got != NULL && rules_equal(r, got) && got->path == NULL,
-	    "allow all from any round-trips");
-	authz_rule_free(got);
-	authz_rule_free(r);
-
-	r = authz_rule_new();
-	r->classes = AUTHZ_READ;
-	TAP_OK(authz_rule_send(&a, 77, r) == -1, "a rule without condition "
-	    "is not sent");
-	authz_rule_free(r);
-
-	ok = 1;
-	r = rule(NULL, AUTHZ_READ | AUTHZ_METRICS, AUTHZ_M_GET, "/metrics",
-	    MATCH_SAN_URI, "urn:x", 0);
-	got = roundtrip(&a, &b, r);
-	ok = got != NULL && rules_equal(r, got);
-	authz_rule_free(got);
-	authz_rule_free(r);
-	TAP_OK(ok, "read+metrics with method and path round-trips");
-	ipc_clear(&a);
-	ipc_clear(&b);
-}
-
-/*
- * Malformed messages: each variant breaks one thing in an otherwise good
- * rule.
- */
-static struct ipc_wbuf *
-craft(int v)
-{
-	struct ipc_wbuf	*wb;
-	static const uint8_t ip4[4] = { 127, 0, 0, 2 };
-
-	wb = ipc_create(77, 0, 0);
-	ipc_add_u32(wb, v == 1 ? 0x80000000U : 3);	/* lineno */
-	ipc_add_u32(wb, v == 2 ? 0 : v == 3 ? 0x8 : AUTHZ_READ);
-	ipc_add_u32(wb, v == 4 ? 0x10 : 0);
-	if (v == 5)
-		ipc_add_data(wb, "/todo", 5);		/* no NUL */
-	else
-		ipc_add_str(wb, v == 6 ? "todo" : "");
-	if (v == 7) {					/* truncated */
-		ipc_add_u32(wb, 1);
-		return wb;
-	}
-	ipc_add_u32(wb, v == 8 ? 0 : v == 9 ? AUTHZ_MAX_CONDS + 1 :
-	    v == 17 ? 2 : 1);
-	switch (v) {
-	case 10:
-		ipc_add_u32(wb, 99);
-		ipc_add_str(wb, "x");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	case 11:
-		ipc_add_u32(wb, MATCH_FINGERPRINT);
-		ipc_add_str(wb, "SHA256:12");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	case 12:
-		ipc_add_u32(wb, MATCH_SAN_IP);
-		ipc_add_str(wb, "127.0.0.2");
-		ipc_add_data(wb, ip4, 3);
-		break;
-	case 13:
-		ipc_add_u32(wb, MATCH_SAN_IP);
-		ipc_add_str(wb, "127.0.0.3");
-		ipc_add_data(wb, ip4, 4);
-		break;
-	case 14:
-		ipc_add_u32(wb, MATCH_ANY);
-		ipc_add_str(wb, "x");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	case 15:
-		ipc_add_u32(wb, MATCH_FINGERPRINT);
-		ipc_add_str(wb, "SHA256:00112233445566778899AABBCCDDEEFF"
-		    "00112233445566778899aabbccddeeff");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	case 16:
-		ipc_add_u32(wb, MATCH_CN);
-		ipc_add_str(wb, "x");
-		ipc_add_data(wb, ip4, 4);
-		break;
-	case 17:
-		ipc_add_u32(wb, MATCH_ANY);
-		ipc_add_str(wb, "");
-		ipc_add_data(wb, NULL, 0);
-		ipc_add_u32(wb, MATCH_CN);
-		ipc_add_str(wb, "x");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	case 19:
-		ipc_add_u32(wb, MATCH_CN);
-		ipc_add_str(wb, "");
-		ipc_add_data(wb, NULL, 0);
-		break;
-	default:
-		ipc_add_u32(wb, MATCH_SAN_IP);
-		ipc_add_str(wb, "127.0.0.2");
-		ipc_add_data(wb, ip4, 4);
-		break;
-	}
-	if (v == 18)
-		ipc_add_u8(wb, 0);			/* trailing byte */
-	return wb;
-}
-
-static void
-test_malformed(void)
-{
-	static const char *const what[] = {
-		"well-formed control", "line number too large", "no class",
-		"unknown class bit", "unknown method bit",
-		"path without terminator", "path not starting with /",
-		"truncated", "no condition", "too many conditions",
-		"unknown condition type", "bad fingerprint",
-		"ip of 3 bytes", "ip bytes not the text",
-		"any with a value", "fingerprint not normalized",
-		"ip bytes on a cn", "any combined", "trailing byte",
-		"empty cn"
-	};
-	struct ipc		 a, b;
-	struct ipc_msg		 m;
-	struct authz_rule	*got;
-	int			 v;
-
-	pair(&a, &b);
-	for (v = 0; v < (int)(sizeof(what) / sizeof(what[0])); v++) {
-		if (ipc_send(&a, craft(v), -1) == -1 || ipc_flush(&a) != 1 ||
-		    recv1(&b, &m) != 1) {
-			TAP_OK(0, "send crafted message %d", v);
-			continue;
-		}
-		got = authz_rule_recv(&m);
-		ipc_msg_free(&m);
-		if (v == 0)
-			TAP_OK(got != NULL && got->nconds == 1 &&
-			    got->conds[0].iplen == 4 && got->lineno == 3,
-			    "crafted: %s accepted", what[v]);
-		else
-			TAP_OK(got == NULL, "crafted: %s refused", what[v]);
-		authz_rule_free(got);
-	}
-	ipc_clear(&a);
-	ipc_clear(&b);
-}
-
-static void
 setup_ca(void)
 {
 	X509_EXTENSION	*ext;
@@ -894,8 +631,6 @@ main(void)
 	test_combined();
 	test_cond_set();
 	test_format();
-	test_ipc();
-	test_malformed();
 	X509_free(cacert);
 	EVP_PKEY_free(cakey);
 	EVP_PKEY_free(leafkey);

@@ -9,33 +9,8 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "ipcpair.h"
 #include "tap.h"
-
-static void
-pair(struct ipc *a, struct ipc *b)
-{
-	int	 sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
-		abort();
-	ipc_init(a, sv[0]);
-	ipc_init(b, sv[1]);
-}
-
-/* Read until a message is available or the socket is empty. */
-static int
-recv1(struct ipc *ipc, struct ipc_msg *msg)
-{
-	int	 r, i;
-
-	for (i = 0; i < 10000; i++) {
-		if ((r = ipc_get(ipc, msg)) != 0)
-			return r;
-		if (ipc_read(ipc) <= 0)
-			return ipc_get(ipc, msg);
-	}
-	return 0;
-}
 
 static void
 test_roundtrip(void)

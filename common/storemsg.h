@@ -1,0 +1,103 @@
+/*
+ * The TODO store's messages, both directions, in one place: the item, the
+ * workers' write requests (CREATE, UPDATE, DELETE), the parent's REPLY,
+ * the CHANGE broadcast and the SNAPSHOT a new worker's cache starts from.
+ *
+ * Encoders return a message ready for ipc_send() (NULL and errno when
+ * the values are out of bounds or memory is short); they refuse what the
+ * decoders would refuse, so a worker never sends a request its parent
+ * must treat as hostile.  Decoders return 0, or -1 with errno EBADMSG;
+ * their strings point into the message and live as long as it does.
+ *
+ * Wire form (ipc_add_* order):
+ *	item		i64 id, str task, u8 done
+ *	CREATE		str cn, str task, u8 done
+ *	UPDATE		str cn, i64 id, u32 mask, str task, u8 done
+ *			(task "" without STORE_SET_TASK, done 0 without
+ *			STORE_SET_DONE)
+ *	DELETE		str cn, i64 id
+ *	REPLY		u32 status, u64 seq, item if status is STORE_OK
+ *	CHANGE		u64 seq, u32 op, item (i64 id only for a delete)
+ *	SNAPSHOT	u64 seq, u32 count, count items
+ *	SNAPSHOT_END	u64 seq
+ */
+#ifndef TODOD_STOREMSG_H
+#define TODOD_STOREMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+#include "proto.h"
+
+/*
+ * X.509 bounds a commonName to 64 characters (ub-common-name); in UTF-8
+ * that is at most 256 bytes.  A worker claiming a longer one is lying.
+ */
+#define STOREMSG_CN_MAX		256
+
+struct storemsg_item {
+	int64_t		 id;		/* > 0 */
+	const char	*task;
+	size_t		 tasklen;	/* at most TODO_TASK_MAX */
+	int		 done;
+};
+
+/* A write, worker -> parent; peerid carries the worker's request id. */
+struct storemsg_req {
+	uint32_t	 type;		/* IMSG_STORE_CREATE, _UPDATE, _DELETE */
+	const char	*cn;		/* the client; "" when it has none */
+	int64_t		 id;		/* UPDATE, DELETE */
+	uint32_t	 mask;		/* UPDATE: STORE_SET_* */
+	const char	*task;		/* NULL unless CREATE or SET_TASK */
+	size_t		 tasklen;
+	int		 done;
+};
+
+struct storemsg_reply {
+	uint32_t		 status;	/* enum store_status */
+	uint64_t		 seq;
+	struct storemsg_item	 item;		/* STORE_OK */
+};
+
+struct storemsg_change {
+	uint64_t		 seq;
+	uint32_t		 op;		/* enum store_op */
+	struct storemsg_item	 item;		/* id only for a delete */
+};
+
+/* A snapshot message being filled, item by item. */
+struct storemsg_snap {
+	struct ipc_wbuf		*wb;
+	uint64_t		 seq;
+	uint32_t		 count;
+};
+
+typedef int	(*storemsg_item_fn)(void *, const struct storemsg_item *);
+
+struct ipc_wbuf	*storemsg_encode_request(uint32_t,
+		    const struct storemsg_req *);
+int		 storemsg_decode_request(struct ipc_msg *,
+		    struct storemsg_req *);
+struct ipc_wbuf	*storemsg_encode_reply(uint32_t,
+		    const struct storemsg_reply *);
+int		 storemsg_decode_reply(struct ipc_msg *,
+		    struct storemsg_reply *);
+struct ipc_wbuf	*storemsg_encode_change(const struct storemsg_change *);
+int		 storemsg_decode_change(struct ipc_msg *,
+		    struct storemsg_change *);
+
+void		 storemsg_snap_init(struct storemsg_snap *, uint64_t);
+int		 storemsg_snap_add(struct storemsg_snap *,
+		    const struct storemsg_item *);
+size_t		 storemsg_snap_size(const struct storemsg_snap *);
+struct ipc_wbuf	*storemsg_snap_take(struct storemsg_snap *);
+void		 storemsg_snap_clear(struct storemsg_snap *);
+int		 storemsg_decode_snapshot(struct ipc_msg *, uint64_t *,
+		    storemsg_item_fn, void *);
+struct ipc_wbuf	*storemsg_encode_snapshot_end(uint64_t);
+int		 storemsg_decode_snapshot_end(struct ipc_msg *, uint64_t *);
+
+int		 storemsg_item_ok(const struct storemsg_item *);
+
+#endif
