@@ -38,7 +38,7 @@ enum imsg_type {
 	IMSG_CFG_TLS_KEYREF,	/* data: keyholder key reference PEM */
 	IMSG_CFG_TLS_CA,	/* data: client CA PEM */
 	IMSG_CFG_TLS_CRL,	/* data: CRL PEM (optional) */
-	IMSG_CFG_RULE,		/* see authz_rule_send() */
+	IMSG_CFG_RULE,		/* see daemon/cfgmsg.h */
 	IMSG_CFG_END,		/* (empty) */
 	IMSG_CFG_DONE,		/* worker -> parent: u32 generation */
 	IMSG_CFG_FAILED,	/* worker -> parent: u32 generation, str */

@@ -45,7 +45,7 @@ struct storemsg_item {
 
 /* A write, worker -> parent; peerid carries the worker's request id. */
 struct storemsg_req {
-	uint32_t	 type;		/* IMSG_STORE_CREATE, _UPDATE, _DELETE */
+	uint32_t	 type;		/* IMSG_STORE_CREATE, UPDATE, DELETE */
 	const char	*cn;		/* the client; "" when it has none */
 	int64_t		 id;		/* UPDATE, DELETE */
 	uint32_t	 mask;		/* UPDATE: STORE_SET_* */

@@ -453,7 +453,8 @@ static const struct wcond bad_conds[][2] = {
 static struct ipc_wbuf *
 craft(int v)
 {
-	static const struct wcond	 good = { MATCH_SAN_IP, "127.0.0.2", 4 };
+	static const struct wcond	 good = { MATCH_SAN_IP, "127.0.0.2",
+					    4 };
 	static const uint8_t		 ip4[4] = { 127, 0, 0, 2 };
 	const struct wcond		*c;
 	struct ipc_wbuf			*wb;

@@ -92,8 +92,9 @@ test_requests(void)
 	r.tasklen = 3;
 	r.done = 1;	/* not set: must not travel */
 	TAP_OK(req_roundtrip(&r, &g, &id) == 0 && g.id == 42 &&
-	    g.mask == STORE_SET_TASK && same_text(g.task, g.tasklen, "new", 3) &&
-	    g.done == 0, "UPDATE of the task alone round-trips");
+	    g.mask == STORE_SET_TASK &&
+	    same_text(g.task, g.tasklen, "new", 3) && g.done == 0,
+	    "UPDATE of the task alone round-trips");
 
 	r.mask = STORE_SET_DONE;
 	r.task = NULL;
