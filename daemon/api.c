@@ -13,8 +13,11 @@
 #include "worker.h"
 
 /*
- * The TODO API.  Checks run in the order DESIGN.md fixes: routing (404,
- * 405), authorization (403), the body (411, 413, 415, 400), the item (404).
+ * The TODO API.  server.c owns the connection; it hands the API a request
+ * head once (api_admit) and the complete request once (api_request), and
+ * the API answers with exactly one server_respond().  Checks run in the
+ * order DESIGN.md fixes: routing (404, 405), authorization (403), the body
+ * (411, 413, 415, 400), the item (404).
  * Reads are answered from the worker's cache once it has caught up with
  * the store; writes go to the parent, which answers after the commit.
  */
@@ -106,7 +109,6 @@ api_cache_current(struct conn *c)
 		return 1;
 	c->waitseq = seq;
 	c->wait = WAIT_CACHE;
-	c->state = CONN_WAIT;
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
 	TAILQ_REMOVE(&w->conns, c, entry);
@@ -168,19 +170,19 @@ api_get_item(struct conn *c, int64_t id)
 }
 
 static void
-api_get(struct conn *c, enum api_route r, int64_t id)
+api_get(struct conn *c)
 {
 	if (!api_cache_current(c))
 		return;		/* api_cache_ready() carries on */
-	if (r == ROUTE_TODOS)
+	if (c->route == ROUTE_TODOS)
 		api_get_list(c);
 	else
-		api_get_item(c, id);
+		api_get_item(c, c->id);
 }
 
 /* Send a write to the parent; the answer comes to api_store_reply(). */
 static void
-api_write(struct conn *c, enum api_route r, int64_t id)
+api_write(struct conn *c)
 {
 	struct todo_input	 in;
 	struct storemsg_req	 req;
@@ -211,7 +213,7 @@ api_write(struct conn *c, enum api_route r, int64_t id)
 		break;
 	}
 	req.cn = c->peer->id.cn;
-	req.id = id;
+	req.id = c->id;
 	req.task = in.task;
 	req.tasklen = in.tasklen;
 	req.done = in.done ? 1 : 0;
@@ -236,81 +238,63 @@ api_write(struct conn *c, enum api_route r, int64_t id)
 		    "client certificate name too long");
 	else
 		server_respond_error(c, 500, NULL, "out of memory");
-	(void)r;
 }
 
-/* Does the request carry a body we have to read (or refuse)? */
-static int
-api_has_body(const struct http_request *req)
+/*
+ * The head of a request: route it, authorize it, check its body's framing,
+ * in the order DESIGN.md fixes.  Returns 1 when the request is admitted
+ * (server.c reads its body, if any, then calls api_request once), 0 when
+ * it was refused: the response is queued and c may be gone.
+ */
+int
+api_admit(struct conn *c)
 {
-	return req->chunked || req->content_length > 0;
-}
-
-/* Head received: route, authorize, check the body's framing. */
-static void
-api_head(struct conn *c)
-{
-	struct worker		*w = c->w;
 	struct http_request	*req = &c->req;
-	enum api_route		 r;
-	int64_t			 id = 0;
-	uint32_t		 class;
 	int			 writes;
+	uint32_t		 class;
 
-	r = api_route(req->path ? req->path : "", &id);
-	if (r == ROUTE_NONE) {
+	c->id = 0;
+	c->route = api_route(req->path ? req->path : "", &c->id);
+	if (c->route == ROUTE_NONE) {
 		server_respond_error(c, 404, NULL, "no such path");
-		return;
+		return 0;
 	}
-	if (!api_method_allowed(r, req->method)) {
-		server_respond_error(c, 405, api_allow[r],
+	if (!api_method_allowed(c->route, req->method)) {
+		server_respond_error(c, 405, api_allow[c->route],
 		    "method not allowed");
-		return;
+		return 0;
 	}
 	writes = req->method == HTTP_M_POST || req->method == HTTP_M_PATCH;
-	class = r == ROUTE_METRICS ? AUTHZ_METRICS :
+	class = c->route == ROUTE_METRICS ? AUTHZ_METRICS :
 	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
 	/* the rules in force now, also for connections older than them */
-	if (!authz_check(&w->conf->rules, &c->peer->id, class,
+	if (!authz_check(&c->w->conf->rules, &c->peer->id, class,
 	    api_authz_method(req->method), req->path, NULL)) {
 		server_respond_error(c, 403, NULL, "not authorized");
-		return;
+		return 0;
 	}
-	if (writes && !api_has_body(req)) {
+	/* Content-Length: 0 is a length: its empty body is a 400 below. */
+	if (writes && !req->chunked && req->content_length < 0) {
 		server_respond_error(c, 411, NULL, "length required");
-		return;
+		return 0;
 	}
 	if (req->content_length > HTTP_MAX_BODY) {
-		c->close_after = 1;
 		server_respond_error(c, 413, NULL, "request body too large");
-		return;
+		return 0;
 	}
 	if (writes && http_content_type_ok(req->content_type) == -1) {
 		server_respond_error(c, 415, NULL,
 		    "content type must be application/json");
-		return;
+		return 0;
 	}
-	if (api_has_body(req)) {
-		server_conn_resume(c);	/* api_request runs again */
-		return;
-	}
-	c->body_done = 1;
-	api_request(c);
+	return 1;
 }
 
+/* The whole request, admitted and with its body: answer it, once. */
 void
 api_request(struct conn *c)
 {
-	struct http_request	*req = &c->req;
-	enum api_route		 r;
-	int64_t			 id = 0;
-
-	if (!c->body_done) {
-		api_head(c);
-		return;
-	}
-	r = api_route(req->path, &id);
-	switch (r) {
+	switch (c->route) {
 	case ROUTE_METRICS:
 		c->wait = WAIT_METRICS;
 		c->reqid = ++c->w->nextreq;
@@ -322,10 +306,10 @@ api_request(struct conn *c)
 		break;
 	case ROUTE_TODOS:
 	case ROUTE_TODO:
-		if (req->method == HTTP_M_GET)
-			api_get(c, r, id);
+		if (c->req.method == HTTP_M_GET)
+			api_get(c);
 		else
-			api_write(c, r, id);
+			api_write(c);
 		break;
 	default:
 		server_respond_error(c, 404, NULL, "no such path");
@@ -333,12 +317,11 @@ api_request(struct conn *c)
 	}
 }
 
+/* A GET that waited for the cache: route and id are those of api_admit. */
 void
 api_cache_ready(struct conn *c)
 {
-	int64_t	 id = 0;
-
-	api_get(c, api_route(c->req.path, &id), id);
+	api_get(c);
 }
 
 /* The parent's answer to a write. */

@@ -839,7 +839,8 @@ http_chunked_feed(struct http_chunked *ch, const char *in, size_t len,
 			n = len - i;
 			if (n > ch->left)
 				n = ch->left;
-			memcpy(out + *outlen, in + i, n);
+			if (out != NULL)	/* NULL: a body being dropped */
+				memcpy(out + *outlen, in + i, n);
 			*outlen += n;
 			ch->left -= n;
 			i += n;

@@ -87,7 +87,8 @@ void	http_chunked_init(struct http_chunked *);
  * holds how many are there).  Returns HTTP_PARSE_MORE, HTTP_PARSE_DONE
  * (last chunk and trailers read; *consumed says how much of in belonged to
  * the body) or HTTP_PARSE_ERROR with *status 400 (bad framing) or 413
- * (decoded body over max).
+ * (decoded body over max).  With out NULL the data is only counted: a
+ * refused body read to be dropped.
  */
 int	http_chunked_feed(struct http_chunked *, const char *, size_t,
 	    size_t *, char *, size_t *, size_t, int *);

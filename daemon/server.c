@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "json.h"
 #include "log.h"
+#include "reqstate.h"
 #include "tlshook.h"
 #include "worker.h"
 
@@ -36,10 +37,17 @@ static void	conn_handshake(struct conn *);
 static void	conn_read(struct conn *);
 static void	conn_write(struct conn *);
 static void	conn_close(struct conn *);
+static void	conn_tls_close(struct conn *);
 static void	conn_free(struct conn *);
-static int	conn_parse(struct conn *);
+static void	conn_idle(struct conn *);
+static void	conn_fail(struct conn *, int, const char *);
+static int	conn_process(struct conn *);
+static int	conn_head(struct conn *);
+static int	conn_admit(struct conn *);
+static int	conn_body_start(struct conn *);
 static int	conn_body(struct conn *);
-static void	conn_request_done(struct conn *);
+static int	conn_discard(struct conn *);
+static void	conn_written(struct conn *);
 static void	conn_kick(struct conn *);
 static void	conn_linger(struct conn *);
 static void	server_log(struct conn *);
@@ -228,7 +236,7 @@ server_accept(int fd, short ev, void *arg)
 		}
 		c->gen = w->tls;
 		c->gen->refs++;
-		c->state = CONN_HANDSHAKE;
+		reqstate_init(&c->rs);
 		buf_init(&c->in, SERVER_READ_MAX);
 		buf_init(&c->out, 0);
 		TAILQ_INSERT_TAIL(&w->conns, c, entry);
@@ -386,9 +394,49 @@ conn_handshake(struct conn *c)
 	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer_addr, c->peer->cnlog,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
-	c->state = CONN_READ;
+	reqstate_established(&c->rs);
 	conn_set_deadline(c, w->conf->main.timeout_idle);
 	conn_read(c);
+}
+
+/* Back to waiting for a request, with the idle timeout. */
+static void
+conn_idle(struct conn *c)
+{
+	http_request_clear(&c->req);
+	http_parser_reset(&c->hp);
+	free(c->body);
+	c->body = NULL;
+	c->bodylen = c->bodyneed = 0;
+	c->status = 0;
+	c->bodysize = 0;
+	c->ctype = NULL;
+	c->streaming = 0;
+	c->wait = WAIT_NONE;
+	if (c->in.len == 0 && c->in.size > SERVER_OUT_KEEP)
+		buf_free(&c->in);
+	conn_set_deadline(c, c->w->conf->main.timeout_idle);
+	if (c->in.len > 0 || c->ralen > 0)
+		conn_kick(c);		/* a pipelined request */
+	else
+		conn_want(c, EV_READ);
+}
+
+/*
+ * The client broke the request (or was too slow): answer once and close.
+ * While a refused body is being dropped the answer is already out, so the
+ * connection just closes.
+ */
+static void
+conn_fail(struct conn *c, int status, const char *msg)
+{
+	if (c->rs.state == CONN_DISCARD) {
+		c->rs.clean = 0;
+		conn_close(c);
+		return;
+	}
+	c->rs.close = 1;
+	server_respond_error(c, status, NULL, msg);
 }
 
 /*
@@ -404,17 +452,14 @@ conn_read(struct conn *c)
 	size_t		 room;
 	int		 i;
 
-	c->state = CONN_READ;
 	for (i = 0; i < 64; i++) {
-		if (conn_parse(c))
+		if (conn_process(c))
 			return;
 		room = SERVER_READ_MAX - c->in.len;
 		if (room > w->scratchlen)
 			room = w->scratchlen;
 		if (room == 0) {
-			c->close_after = 1;
-			server_respond_error(c, 413, NULL,
-			    "request too large");
+			conn_fail(c, 413, "request too large");
 			return;
 		}
 		n = tls_read(c->tls, w->scratch, room);
@@ -429,14 +474,12 @@ conn_read(struct conn *c)
 			return;
 		}
 		if (n == 0) {
-			c->clean = 1;
+			c->rs.clean = 1;	/* the client has stopped */
 			conn_close(c);
 			return;
 		}
 		if (buf_add(&c->in, w->scratch, n) == -1) {
-			c->close_after = 1;
-			server_respond_error(c, 413, NULL,
-			    "request too large");
+			conn_fail(c, 413, "request too large");
 			return;
 		}
 	}
@@ -445,75 +488,93 @@ conn_read(struct conn *c)
 }
 
 /*
- * Make progress on the request in c->in.  Returns 1 when the connection
- * was handed on (to the API, or to an error response): the caller must not
- * touch it again.  Returns 0 when more bytes are needed.
+ * Make progress on what c->in holds, in the reading states.  Returns 1
+ * when the connection was handed on (to the API, or to a response): the
+ * caller must not touch it again.  Returns 0 when more bytes are needed.
  */
 static int
-conn_parse(struct conn *c)
+conn_process(struct conn *c)
+{
+	switch (c->rs.state) {
+	case CONN_IDLE:
+		if (c->in.len == 0)
+			return 0;
+		reqstate_begin(&c->rs);
+		conn_set_deadline(c, c->w->conf->main.timeout_request);
+		conn_want(c, EV_READ);
+		return conn_head(c);
+	case CONN_HEAD:
+		return conn_head(c);
+	case CONN_BODY:
+		return conn_body(c);
+	case CONN_DISCARD:
+		return conn_discard(c);
+	default:
+		return 1;	/* not reading */
+	}
+}
+
+static int
+conn_head(struct conn *c)
 {
 	size_t	 consumed;
 	int	 r, status;
 
 	if (c->in.len == 0)
 		return 0;
-	if (!c->inreq) {
-		c->inreq = 1;
-		conn_set_deadline(c, c->w->conf->main.timeout_request);
-		conn_want(c, EV_READ);
-	}
-	if (c->reading_body)
-		return conn_body(c);
-	if (c->have_head)
-		return 0;
 	r = http_parse_head(&c->hp, (char *)c->in.data, c->in.len,
 	    &c->req, &consumed, &status);
 	if (r == HTTP_PARSE_MORE)
 		return 0;
 	if (r == HTTP_PARSE_ERROR) {
-		c->close_after = 1;
-		server_respond_error(c, status, NULL, NULL);
+		conn_fail(c, status, NULL);
 		return 1;
 	}
 	buf_consume(&c->in, consumed);
-	c->have_head = 1;
-	c->state = CONN_WAIT;
-	api_request(c);
-	return 1;
+	reqstate_head(&c->rs, &c->req);
+	return conn_admit(c);
 }
 
 /*
- * The API wants the request body (called from api.c, as a tail call): set
- * up reading it, answer Expect: 100-continue, and carry on from the event
- * loop.
+ * The API sees the head once: it refuses the request (and has answered),
+ * or admits it, and then gets the complete request once its body is in.
  */
-void
-server_conn_resume(struct conn *c)
+static int
+conn_admit(struct conn *c)
 {
-	struct http_request	*req = &c->req;
-
-	c->reading_body = 1;
-	c->bodylen = 0;
-	if (req->chunked) {
-		http_chunked_init(&c->chunk);
-		if ((c->body = malloc(HTTP_MAX_BODY)) == NULL) {
-			c->close_after = 1;
-			server_respond_error(c, 500, NULL, "out of memory");
-			return;
-		}
-	} else
-		c->bodyneed = req->content_length > 0 ?
-		    (size_t)req->content_length : 0;
-	/* 100 Continue only when the body has not begun to arrive. */
-	if (req->expect_continue && req->version == 11 && c->in.len == 0) {
-		c->sent_continue = 1;
-		buf_add_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-		c->state = CONN_WRITE;
-		conn_write(c);
-		return;
+	if (!api_admit(c))
+		return 1;
+	reqstate_admit(&c->rs, c->in.len > 0);
+	if (c->rs.state == CONN_API) {
+		api_request(c);
+		return 1;
 	}
-	c->state = CONN_READ;
-	conn_kick(c);
+	if (conn_body_start(c) == -1)
+		return 1;
+	if (c->rs.state == CONN_CONTINUE) {
+		buf_add_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		conn_write(c);
+		return 1;
+	}
+	return conn_body(c);
+}
+
+/* Set up reading a body: to keep (BODY), or to drop (DISCARD). */
+static int
+conn_body_start(struct conn *c)
+{
+	c->bodylen = 0;
+	c->bodyneed = c->rs.length > 0 ? (size_t)c->rs.length : 0;
+	if (c->rs.body != REQ_BODY_CHUNKED)
+		return 0;
+	http_chunked_init(&c->chunk);
+	if (c->rs.state == CONN_DISCARD)
+		return 0;
+	if ((c->body = malloc(HTTP_MAX_BODY)) == NULL) {
+		conn_fail(c, 500, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* Returns 1 when the connection was handed on, 0 when more is needed. */
@@ -523,15 +584,13 @@ conn_body(struct conn *c)
 	size_t	 consumed;
 	int	 r, status;
 
-	if (c->req.chunked) {
+	if (c->rs.body == REQ_BODY_CHUNKED) {
 		r = http_chunked_feed(&c->chunk, (char *)c->in.data,
 		    c->in.len, &consumed, c->body, &c->bodylen,
 		    HTTP_MAX_BODY, &status);
 		if (r == HTTP_PARSE_ERROR) {
-			c->close_after = 1;
-			server_respond_error(c, status, NULL,
-			    status == 413 ? "request body too large" :
-			    "bad chunked encoding");
+			conn_fail(c, status, status == 413 ?
+			    "request body too large" : "bad chunked encoding");
 			return 1;
 		}
 		buf_consume(&c->in, consumed);
@@ -541,8 +600,7 @@ conn_body(struct conn *c)
 		if (c->in.len < c->bodyneed)
 			return 0;
 		if ((c->body = malloc(c->bodyneed + 1)) == NULL) {
-			c->close_after = 1;
-			server_respond_error(c, 500, NULL, "out of memory");
+			conn_fail(c, 500, "out of memory");
 			return 1;
 		}
 		memcpy(c->body, c->in.data, c->bodyneed);
@@ -550,11 +608,46 @@ conn_body(struct conn *c)
 		c->bodylen = c->bodyneed;
 		buf_consume(&c->in, c->bodyneed);
 	}
-	c->reading_body = 0;
-	c->body_done = 1;
-	c->state = CONN_WAIT;
+	reqstate_body_done(&c->rs);
 	api_request(c);
 	return 1;
+}
+
+/*
+ * Read and drop the body of a refused request, so that the connection
+ * can carry the next one (nginx does the same).  Bad framing closes it:
+ * the answer is already out.
+ */
+static int
+conn_discard(struct conn *c)
+{
+	size_t	 consumed, n;
+	int	 r, status;
+
+	if (c->rs.body == REQ_BODY_CHUNKED) {
+		r = http_chunked_feed(&c->chunk, (char *)c->in.data,
+		    c->in.len, &consumed, NULL, &c->bodylen, HTTP_MAX_BODY,
+		    &status);
+		if (r == HTTP_PARSE_ERROR) {
+			conn_fail(c, status, NULL);
+			return 1;
+		}
+		buf_consume(&c->in, consumed);
+		if (r == HTTP_PARSE_MORE)
+			return 0;
+	} else {
+		n = c->in.len < c->bodyneed ? c->in.len : c->bodyneed;
+		buf_consume(&c->in, n);
+		if ((c->bodyneed -= n) > 0)
+			return 0;
+	}
+	reqstate_discarded(&c->rs);
+	if (c->rs.state == CONN_CLOSE) {
+		conn_close(c);
+		return 1;
+	}
+	conn_idle(c);
+	return 0;
 }
 
 static const char *
@@ -615,13 +708,7 @@ static void
 server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
 {
 	struct worker	*w = c->w;
-	int		 keep;
 
-	if (w->shutdown || c->req.version == 0)
-		c->close_after = 1;
-	keep = c->req.keep_alive && !c->close_after;
-	if (!keep)
-		c->close_after = 1;
 	c->status = status;
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n", status, http_status_text(status),
@@ -632,26 +719,32 @@ server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
 		buf_add_str(&c->out, "Transfer-Encoding: chunked\r\n");
 	if (extra != NULL)
 		buf_add_str(&c->out, extra);
-	if (!keep)
+	if (c->rs.close)
 		buf_add_str(&c->out, "Connection: close\r\n");
 	else if (c->req.version == 10)
 		buf_add_str(&c->out, "Connection: keep-alive\r\n");
 	buf_add(&c->out, "\r\n", 2);
 }
 
-/* Queue a complete response; extra holds further header lines. */
+/*
+ * Queue the response to the current request; extra holds further header
+ * lines.  reqstate decides whether the connection stays open after it,
+ * and refuses a second response to one request.
+ */
 void
 server_respond(struct conn *c, int status, const char *extra,
     const struct buf *body)
 {
 	size_t	 len = body ? body->len : 0;
 
-	/* A request body we did not read would be taken for the next one. */
-	if (c->reading_body || (c->have_head && !c->body_done &&
-	    (c->req.content_length > 0 || c->req.chunked)))
-		c->close_after = 1;
-	if (c->streaming == 2)
-		c->close_after = 1;	/* HTTP/1.0: the close ends the body */
+	if (c->w->shutdown || c->streaming == 2)
+		c->rs.close = 1;	/* HTTP/1.0 stream: the close ends it */
+	if (reqstate_respond(&c->rs, status) == -1) {
+		log_warnx("peer=%s response %d in state %s not sent: the "
+		    "request has its answer", c->peer_addr, status,
+		    reqstate_name(c->rs.state));
+		return;
+	}
 	c->bodysize = 0;
 	server_head(c, status, extra, c->streaming ? -1 : (ssize_t)len);
 	if (c->streaming)
@@ -661,7 +754,6 @@ server_respond(struct conn *c, int status, const char *extra,
 		c->bodysize = len;
 	}
 	server_count(c);
-	c->state = CONN_WRITE;
 	conn_write(c);
 }
 
@@ -765,49 +857,34 @@ conn_write(struct conn *c)
 	}
 	if (c->out.size > SERVER_OUT_KEEP)
 		buf_free(&c->out);
-	if (c->reading_body) {
-		/* that was 100 Continue; now the body */
-		c->state = CONN_READ;
-		conn_kick(c);
-		return;
+	if (c->rs.state == CONN_WRITE) {
+		server_log(c);
+		c->requests++;
 	}
-	server_log(c);
-	conn_request_done(c);
+	conn_written(c);
 }
 
-/* The response is out: close, or go back to reading the next request. */
+/* Everything queued is out: what reqstate says comes next. */
 static void
-conn_request_done(struct conn *c)
+conn_written(struct conn *c)
 {
-	struct worker	*w = c->w;
-
-	c->requests++;
-	if (c->close_after) {
-		/* a request read to its end and answered: nothing to drain */
-		c->clean = c->status < 400 && c->body_done;
+	reqstate_written(&c->rs);
+	switch (c->rs.state) {
+	case CONN_BODY:		/* that was 100 Continue */
+		conn_kick(c);
+		break;
+	case CONN_DISCARD:
+		conn_body_start(c);
+		conn_set_deadline(c, c->w->conf->main.timeout_request);
+		conn_kick(c);
+		break;
+	case CONN_CLOSE:
 		conn_close(c);
-		return;
+		break;
+	default:
+		conn_idle(c);
+		break;
 	}
-	http_request_clear(&c->req);
-	http_parser_reset(&c->hp);
-	free(c->body);
-	c->body = NULL;
-	c->bodylen = c->bodyneed = 0;
-	c->have_head = c->reading_body = c->sent_continue = 0;
-	c->body_done = c->inreq = 0;
-	c->status = 0;
-	c->bodysize = 0;
-	c->ctype = NULL;
-	c->streaming = 0;
-	c->wait = WAIT_NONE;
-	if (c->in.len == 0 && c->in.size > SERVER_OUT_KEEP)
-		buf_free(&c->in);
-	c->state = CONN_READ;
-	conn_set_deadline(c, w->conf->main.timeout_idle);
-	if (c->in.len > 0 || c->ralen > 0)
-		conn_kick(c);		/* a pipelined request */
-	else
-		conn_want(c, EV_READ);
 }
 
 /* Continue reading from the event loop rather than recursing. */
@@ -818,15 +895,21 @@ conn_kick(struct conn *c)
 	event_active(&c->ev, EV_READ, 1);
 }
 
+/* Begin the close_notify, with its own short deadline. */
 static void
 conn_close(struct conn *c)
 {
+	reqstate_close(&c->rs);
+	conn_set_deadline(c, SERVER_CLOSE_TIMEOUT);
+	conn_tls_close(c);
+}
+
+/* Go on with the close_notify; then free, or linger. */
+static void
+conn_tls_close(struct conn *c)
+{
 	int	 r;
 
-	if (c->state != CONN_CLOSE) {
-		c->state = CONN_CLOSE;
-		conn_set_deadline(c, SERVER_CLOSE_TIMEOUT);
-	}
 	r = tls_close(c->tls);
 	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
 		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
@@ -836,7 +919,7 @@ conn_close(struct conn *c)
 	 * After an error the client may still be sending what we did not
 	 * read; it must see our answer, not a reset.
 	 */
-	if (c->clean && c->in.len == 0 && c->ralen == 0)
+	if (c->rs.clean && c->in.len == 0 && c->ralen == 0)
 		conn_free(c);
 	else
 		conn_linger(c);
@@ -856,8 +939,8 @@ conn_linger(struct conn *c)
 	ssize_t	 n;
 	int	 i;
 
-	if (c->state != CONN_LINGER) {
-		c->state = CONN_LINGER;
+	if (c->rs.state != CONN_LINGER) {
+		reqstate_linger(&c->rs);
 		shutdown(c->fd, SHUT_WR);
 		conn_set_deadline(c, 1);
 	}
@@ -879,7 +962,7 @@ conn_free(struct conn *c)
 	struct worker	*w = c->w;
 
 	conn_unwant(c);
-	if (c->status != 0 && c->state == CONN_WRITE)
+	if (c->status != 0 && c->rs.state == CONN_WRITE)
 		server_log(c);		/* the response did not get out */
 	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)
 		RB_REMOVE(conn_pending, &w->waiting, c);
@@ -908,28 +991,22 @@ conn_timeout(struct conn *c)
 {
 	struct worker	*w = c->w;
 
-	switch (c->state) {
-	case CONN_HANDSHAKE:
-		w->ctr->hsfail[HSF_TIMEOUT]++;
-		log_info("peer=%s tls handshake failed: timeout", c->peer_addr);
-		conn_free(c);
+	switch (reqstate_timeout(&c->rs)) {
+	case REQ_TO_408:
+		conn_fail(c, 408, "request not received in time");
 		break;
-	case CONN_READ:
-		if (c->inreq) {
-			c->close_after = 1;
-			server_respond_error(c, 408, NULL,
-			    "request not received in time");
-		} else {
-			c->clean = 1;	/* idle: nothing was sent */
-			conn_close(c);
-		}
+	case REQ_TO_CLOSE:
+		conn_close(c);
 		break;
-	case CONN_WAIT:
+	case REQ_TO_NONE:
 		conn_unwant(c);		/* the parent, not the client, is late */
 		break;
-	case CONN_WRITE:
-	case CONN_CLOSE:
-	case CONN_LINGER:
+	case REQ_TO_FREE:
+		if (c->rs.state == CONN_HANDSHAKE) {
+			w->ctr->hsfail[HSF_TIMEOUT]++;
+			log_info("peer=%s tls handshake failed: timeout",
+			    c->peer_addr);
+		}
 		conn_free(c);
 		break;
 	}
@@ -944,23 +1021,28 @@ conn_io(int fd, short ev, void *arg)
 		conn_timeout(c);
 		return;
 	}
-	switch (c->state) {
+	switch (c->rs.state) {
 	case CONN_HANDSHAKE:
 		conn_handshake(c);
 		break;
-	case CONN_READ:
+	case CONN_IDLE:
+	case CONN_HEAD:
+	case CONN_BODY:
+	case CONN_DISCARD:
 		conn_read(c);
 		break;
+	case CONN_CONTINUE:
 	case CONN_WRITE:
 		conn_write(c);
 		break;
 	case CONN_CLOSE:
-		conn_close(c);
+		conn_tls_close(c);
 		break;
 	case CONN_LINGER:
 		conn_linger(c);
 		break;
-	case CONN_WAIT:
+	case CONN_ADMIT:
+	case CONN_API:
 		conn_unwant(c);
 		break;
 	}
@@ -982,14 +1064,14 @@ server_shutdown(struct worker *w)
 		TAILQ_FOREACH(l, &w->conf->listeners, entry)
 			event_del(&l->ev);
 	TAILQ_FOREACH_SAFE(c, &w->conns, entry, next) {
-		if ((c->state == CONN_READ && !c->inreq) ||
-		    c->state == CONN_HANDSHAKE)
+		if (c->rs.state == CONN_IDLE ||
+		    c->rs.state == CONN_HANDSHAKE)
 			conn_free(c);
 		else
-			c->close_after = 1;
+			c->rs.close = 1;
 	}
 	TAILQ_FOREACH(c, &w->cachewait, entry)
-		c->close_after = 1;
+		c->rs.close = 1;
 	if (w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
 }

@@ -71,7 +71,6 @@ worker_send_store(struct worker *w, struct conn *c, struct ipc_wbuf *wb)
 {
 	if (ipc_send(&w->parent, wb, -1) == -1)
 		return -1;
-	c->state = CONN_WAIT;
 	RB_INSERT(conn_pending, &w->waiting, c);
 	worker_parent_flush(w);
 	return 0;
@@ -83,7 +82,6 @@ worker_send_metrics(struct worker *w, struct conn *c)
 	if (ipc_compose(&w->parent, IMSG_METRICS_REQ, c->reqid, -1, NULL,
 	    0) == -1)
 		return -1;
-	c->state = CONN_WAIT;
 	RB_INSERT(conn_pending, &w->waiting, c);
 	worker_parent_flush(w);
 	return 0;

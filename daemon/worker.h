@@ -22,6 +22,7 @@
 #include "ipc.h"
 #include "peer.h"
 #include "proto.h"
+#include "reqstate.h"
 #include "shm.h"
 
 struct tls;
@@ -58,15 +59,6 @@ struct wconf {
 	int			 ntickets;
 };
 
-enum conn_state {
-	CONN_HANDSHAKE,
-	CONN_READ,	/* waiting for (more of) a request */
-	CONN_WAIT,	/* waiting for the parent or the cache */
-	CONN_WRITE,	/* response bytes pending */
-	CONN_CLOSE,	/* tls_close in progress */
-	CONN_LINGER	/* handshake failed: alert sent, draining input */
-};
-
 enum conn_wait {
 	WAIT_NONE,
 	WAIT_STORE,
@@ -82,7 +74,7 @@ struct conn {
 	struct tls		*tls;
 	struct tlsgen		*gen;
 	struct event		 ev;
-	enum conn_state		 state;
+	struct reqstate		 rs;		/* the one state machine */
 	enum conn_wait		 wait;
 	uint32_t		 reqid;
 	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
@@ -98,18 +90,13 @@ struct conn {
 	struct buf		 in;
 	struct http_parser	 hp;
 	struct http_request	 req;
-	int			 have_head;
-	int			 reading_body;
-	int			 body_done;
+	int			 route;		/* api.c: what the path names */
+	int64_t			 id;		/* api.c: the ID of /todo/ID */
 	struct http_chunked	 chunk;
 	char			*body;
 	size_t			 bodylen;
-	size_t			 bodyneed;	/* Content-Length bodies */
-	int			 sent_continue;
-	int			 close_after;	/* close once the reply is out */
-	int			 clean;		/* nothing left unread: no linger */
+	size_t			 bodyneed;	/* Content-Length: still to come */
 	int			 requests;	/* answered on this connection */
-	int			 inreq;		/* a request has started */
 
 	/* the response */
 	struct buf		 out;
@@ -167,7 +154,6 @@ void	worker_parent_flush(struct worker *);
 /* server.c */
 void	server_listeners_apply(struct worker *, struct wconf *);
 void	server_accept_pause(struct worker *, int);
-void	server_conn_resume(struct conn *);
 void	server_shutdown(struct worker *);
 void	server_respond(struct conn *, int, const char *, const struct buf *);
 void	server_respond_error(struct conn *, int, const char *, const char *);
@@ -176,6 +162,7 @@ int	server_conn_cmp(struct conn *, struct conn *);
 RB_PROTOTYPE(conn_pending, conn, pending, server_conn_cmp);
 
 /* api.c */
+int	api_admit(struct conn *);
 void	api_request(struct conn *);
 void	api_store_reply(struct conn *, struct ipc_msg *);
 void	api_cache_ready(struct conn *);
