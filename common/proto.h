@@ -130,7 +130,11 @@ struct proto_ticket_key {
 	uint8_t		key[PROTO_TICKET_KEY_SIZE];
 };
 
-/* Signature requests, worker -> keyholder. */
+/*
+ * Signature requests, worker -> keyholder.  The input is what is to be
+ * signed (a TLS 1.3 CertificateVerify input or TLS 1.2 ServerKeyExchange
+ * params), never a digest: the keyholder checks it and hashes it.
+ */
 enum proto_sign_alg {
 	SIGN_RSA_PKCS1 = 1,	/* RSASSA-PKCS1-v1_5 over a DigestInfo */
 	SIGN_RSA_PSS,		/* saltlen = digest length, MGF1 = digest */
@@ -147,7 +151,14 @@ enum proto_sign_md {
 	SIGN_MD_SHA512
 };
 
-#define PROTO_SIGN_MAX_INPUT	1024	/* Ed25519 TLS 1.3 input is ~130 */
+#define PROTO_SIGN_MAX_INPUT	1152	/* DHE-4096 params: 1095 bytes */
+#define PROTO_SIGN_RATE		10000	/* per worker and second, default */
+
+/*
+ * The ECDHE groups the workers offer, in libtls' syntax: the keyholder
+ * signs a TLS 1.2 ServerKeyExchange only for these.
+ */
+#define PROTO_TLS_GROUPS	"X25519,P-256,P-384"
 #define PROTO_SIGN_MAX_SIG	1024	/* RSA 8192 */
 
 struct proto_sign_req {

@@ -371,10 +371,13 @@ apply_keep_restart_settings(struct parent *p, struct config *nc)
 	struct config	*oc = p->conf;
 	char		*s;
 
-	if (nc->prefork != oc->prefork || nc->keyholders != oc->keyholders)
-		log_warnx("prefork/keyholders changed: restart todod to apply");
+	if (nc->prefork != oc->prefork || nc->keyholders != oc->keyholders ||
+	    nc->max_signatures != oc->max_signatures)
+		log_warnx("prefork/keyholders/max signatures changed: "
+		    "restart todod to apply");
 	nc->prefork = oc->prefork;
 	nc->keyholders = oc->keyholders;
+	nc->max_signatures = oc->max_signatures;
 #define KEEP(f) do {							\
 	if (strcmp(nc->f, oc->f) != 0) {				\
 		log_warnx(#f " changed: restart todod to apply");	\

@@ -12,9 +12,16 @@
  *    half is what makes EVP fall back from the default provider's
  *    signature code to ours; exporting the public half is what lets
  *    libssl's certificate/key match check succeed;
- *  - a signature implementation whose one-shot DigestSign hashes the
- *    input here and sends the digest (for Ed25519 the message) to the
- *    keyholder, with a request id and a bounded wait.
+ *  - a signature implementation with only the one-shot DigestSign, so
+ *    that libssl (which signs handshakes with EVP_DigestSign) hands it
+ *    the whole input: that input, never a digest, goes to the keyholder,
+ *    which checks that it is a TLS handshake's and hashes it itself.
+ *    Each request has an id and a bounded wait.
+ *
+ * All state is in one struct khprov, the provider context; OpenSSL
+ * passes it to every callback.  Only the provider's init function and
+ * the exit hook, which OpenSSL and atexit() call without an argument,
+ * find it through khp_self.
  */
 #include <sys/types.h>
 
@@ -22,6 +29,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +66,14 @@ static const struct khp_typeinfo khp_types[] = {
 	{ KHP_RSA, "RSA" }, { KHP_EC, "EC" }, { KHP_ED25519, "ED25519" }
 };
 
+struct khprov;
+
+/* A decoder's context: the provider and the key type it produces. */
+struct khp_decctx {
+	struct khprov			*kp;
+	const struct khp_typeinfo	*ti;
+};
+
 struct khp_key {
 	int		 refs;
 	enum khp_type	 type;
@@ -66,6 +82,7 @@ struct khp_key {
 };
 
 struct khp_sigctx {
+	struct khprov	*kp;
 	struct khp_key	*key;
 	uint32_t	 md;		/* enum proto_sign_md */
 	uint32_t	 mgf1;		/* SIGN_MD_NONE: same as md */
@@ -79,16 +96,20 @@ static const char *khp_mdnames[] = {
 };
 #define KHP_NMDS	(sizeof(khp_mdnames) / sizeof(khp_mdnames[0]))
 
-static struct {
-	int			 ready;
+struct khprov {
 	struct ipc		 ipc;		/* fd -1: no keyholder */
 	uint32_t		 reqid;
 	int			 timeout;	/* ms */
+	int			 decoding;	/* offer the decoders */
 	khprov_observer_fn	 observer;
 	OSSL_LIB_CTX		*corectx;	/* reads the core's BIOs */
 	OSSL_PROVIDER		*prov[2];	/* default, ours */
 	EVP_MD			*md[KHP_NMDS];
-} khp = { .ipc = { .fd = -1 }, .timeout = KHPROV_TIMEOUT };
+	struct khp_decctx	 dec[3];	/* by enum khp_type */
+};
+
+/* For the two callers that take no argument: see above. */
+static struct khprov	*khp_self;
 
 /* Errors go to the OpenSSL queue (libssl fails the handshake) and log. */
 static void
@@ -114,12 +135,12 @@ khp_now_usec(void)
 }
 
 static void
-khp_channel_close(const char *why)
+khp_channel_close(struct khprov *kp, const char *why)
 {
-	if (khp.ipc.fd == -1)
+	if (kp->ipc.fd == -1)
 		return;
 	log_warnx("keyholder channel closed: %s", why);
-	ipc_clear(&khp.ipc);
+	ipc_clear(&kp->ipc);
 }
 
 /*
@@ -127,8 +148,8 @@ khp_channel_close(const char *why)
  * request is a late answer to one that timed out: it is skipped.
  */
 static int
-khp_wait_reply(uint32_t reqid, uint64_t deadline, uint8_t *sig,
-    size_t sigsize, size_t *siglen)
+khp_wait_reply(struct khprov *kp, uint32_t reqid, uint64_t deadline,
+    uint8_t *sig, size_t sigsize, size_t *siglen)
 {
 	struct proto_sign_rep	 rep;
 	struct ipc_msg		 msg;
@@ -138,13 +159,13 @@ khp_wait_reply(uint32_t reqid, uint64_t deadline, uint8_t *sig,
 	int			 r, i;
 
 	for (i = 0; i < 10000; i++) {
-		while ((r = ipc_get(&khp.ipc, &msg)) == 1) {
+		while ((r = ipc_get(&kp->ipc, &msg)) == 1) {
 			if (msg.hdr.type != IMSG_KH_SIGNATURE ||
 			    msg.fd != -1 || ipc_get_raw(&msg, &rep,
 			    sizeof(rep)) == -1 || rep.siglen !=
 			    msg.len - msg.off) {
 				ipc_msg_free(&msg);
-				khp_channel_close("unexpected message");
+				khp_channel_close(kp, "unexpected message");
 				return -1;
 			}
 			if (rep.reqid != reqid)
@@ -160,35 +181,36 @@ khp_wait_reply(uint32_t reqid, uint64_t deadline, uint8_t *sig,
 			return 0;
 		}
 		if (r == -1) {
-			khp_channel_close("bad framing");
+			khp_channel_close(kp, "bad framing");
 			return -1;
 		}
 		if ((now = khp_now_usec()) >= deadline)
 			break;
-		pfd.fd = khp.ipc.fd;
+		pfd.fd = kp->ipc.fd;
 		pfd.events = POLLIN;
 		if ((r = poll(&pfd, 1, (deadline - now + 999) / 1000)) == -1 &&
 		    errno != EINTR) {
-			khp_channel_close("poll failed");
+			khp_channel_close(kp, "poll failed");
 			return -1;
 		}
 		if (r <= 0)
 			continue;
-		if ((n = ipc_read(&khp.ipc)) == 0 || (n == -1 &&
+		if ((n = ipc_read(&kp->ipc)) == 0 || (n == -1 &&
 		    errno != EAGAIN && errno != EINTR)) {
-			khp_channel_close(n == 0 ? "end of file" :
+			khp_channel_close(kp, n == 0 ? "end of file" :
 			    strerror(errno));
 			return -1;
 		}
 	}
-	khp_error("no answer to request %u within %d ms", reqid, khp.timeout);
+	khp_error("no answer to request %u within %d ms", reqid, kp->timeout);
 	return -1;
 }
 
 /* One signature by the keyholder: send, then wait, bounded. */
 static int
-khp_roundtrip(uint32_t keyid, uint32_t alg, uint32_t md, const uint8_t *in,
-    size_t inlen, uint8_t *sig, size_t sigsize, size_t *siglen)
+khp_roundtrip(struct khprov *kp, uint32_t keyid, uint32_t alg, uint32_t md,
+    const uint8_t *in, size_t inlen, uint8_t *sig, size_t sigsize,
+    size_t *siglen)
 {
 	struct proto_sign_req	 req;
 	struct ipc_wbuf		*wb;
@@ -196,15 +218,15 @@ khp_roundtrip(uint32_t keyid, uint32_t alg, uint32_t md, const uint8_t *in,
 	int			 r = -1;
 
 	start = khp_now_usec();
-	deadline = start + (uint64_t)khp.timeout * 1000;
-	if (khp.ipc.fd == -1) {
+	deadline = start + (uint64_t)kp->timeout * 1000;
+	if (kp->ipc.fd == -1) {
 		khp_error("no keyholder channel");
 		goto done;
 	}
-	if (++khp.reqid == 0)
-		khp.reqid = 1;
+	if (++kp->reqid == 0)
+		kp->reqid = 1;
 	memset(&req, 0, sizeof(req));
-	req.reqid = khp.reqid;
+	req.reqid = kp->reqid;
 	req.keyid = keyid;
 	req.alg = alg;
 	req.md = md;
@@ -216,32 +238,32 @@ khp_roundtrip(uint32_t keyid, uint32_t alg, uint32_t md, const uint8_t *in,
 	/* ipc_send() refuses (and frees) a buffer whose adds failed. */
 	ipc_add(wb, &req, sizeof(req));
 	ipc_add(wb, in, inlen);
-	if (ipc_send(&khp.ipc, wb, -1) == -1) {
+	if (ipc_send(&kp->ipc, wb, -1) == -1) {
 		khp_error("cannot queue request: %s", strerror(errno));
 		goto done;
 	}
-	if (ipc_flush_blocking(&khp.ipc, khp.timeout) != 1) {
+	if (ipc_flush_blocking(&kp->ipc, kp->timeout) != 1) {
 		if (errno == ETIMEDOUT)
 			khp_error("request %u not sent within %d ms",
-			    req.reqid, khp.timeout);
+			    req.reqid, kp->timeout);
 		else
-			khp_channel_close(strerror(errno));
+			khp_channel_close(kp, strerror(errno));
 		goto done;
 	}
-	r = khp_wait_reply(req.reqid, deadline, sig, sigsize, siglen);
+	r = khp_wait_reply(kp, req.reqid, deadline, sig, sigsize, siglen);
  done:
-	if (khp.observer != NULL)
-		khp.observer(khp_now_usec() - start, r == 0);
+	if (kp->observer != NULL)
+		kp->observer(khp_now_usec() - start, r == 0);
 	return r;
 }
 
 static uint32_t
-khp_md_lookup(const char *name)
+khp_md_lookup(const struct khprov *kp, const char *name)
 {
 	uint32_t	 i;
 
 	for (i = SIGN_MD_SHA1; i < KHP_NMDS; i++)
-		if (EVP_MD_is_a(khp.md[i], name))
+		if (EVP_MD_is_a(kp->md[i], name))
 			return i;
 	return SIGN_MD_NONE;
 }
@@ -255,23 +277,23 @@ khp_key_unref(struct khp_key *key)
 	free(key);
 }
 
-/* Decoder: its context is the key type it produces. */
+/* Decoder: its context is the provider's, for the key type it makes. */
 static void *
 khp_dec_newctx_rsa(void *provctx)
 {
-	return (void *)&khp_types[KHP_RSA];
+	return &((struct khprov *)provctx)->dec[KHP_RSA];
 }
 
 static void *
 khp_dec_newctx_ec(void *provctx)
 {
-	return (void *)&khp_types[KHP_EC];
+	return &((struct khprov *)provctx)->dec[KHP_EC];
 }
 
 static void *
 khp_dec_newctx_ed25519(void *provctx)
 {
-	return (void *)&khp_types[KHP_ED25519];
+	return &((struct khprov *)provctx)->dec[KHP_ED25519];
 }
 
 static void
@@ -321,7 +343,8 @@ khp_dec_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     OSSL_CALLBACK *cb, void *cbarg, OSSL_PASSPHRASE_CALLBACK *pwcb,
     void *pwcbarg)
 {
-	const struct khp_typeinfo *ti = vctx;
+	const struct khp_decctx	*dc = vctx;
+	const struct khp_typeinfo *ti = dc->ti;
 	struct khp_key		*key = NULL;
 	OSSL_PARAM		 params[4];
 	BIO			*bio;
@@ -330,7 +353,7 @@ khp_dec_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
 	long			 len = 0;
 	int			 objtype = OSSL_OBJECT_PKEY, ok = 1;
 
-	if ((bio = BIO_new_from_core_bio(khp.corectx, cin)) == NULL)
+	if ((bio = BIO_new_from_core_bio(dc->kp->corectx, cin)) == NULL)
 		return 0;
 	ERR_set_mark();
 	if (PEM_read_bio(bio, &name, &header, &data, &len) == 1 &&
@@ -473,7 +496,11 @@ khp_km_opname_ec(int op)
 static void *
 khp_sig_newctx(void *provctx, const char *propq)
 {
-	return calloc(1, sizeof(struct khp_sigctx));
+	struct khp_sigctx	*ctx;
+
+	if ((ctx = calloc(1, sizeof(*ctx))) != NULL)
+		ctx->kp = provctx;
+	return ctx;
 }
 
 static void
@@ -500,12 +527,12 @@ khp_sig_dupctx(void *vctx)
 }
 
 static int
-khp_param_md(const OSSL_PARAM *p, uint32_t *md)
+khp_param_md(const struct khprov *kp, const OSSL_PARAM *p, uint32_t *md)
 {
 	const char	*s;
 
 	if (!OSSL_PARAM_get_utf8_string_ptr(p, &s) ||
-	    (*md = khp_md_lookup(s)) == SIGN_MD_NONE)
+	    (*md = khp_md_lookup(kp, s)) == SIGN_MD_NONE)
 		return 0;
 	return 1;
 }
@@ -545,7 +572,7 @@ khp_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 	rsa = ctx->key != NULL && ctx->key->type == KHP_RSA;
 	if ((p = OSSL_PARAM_locate_const(params,
 	    OSSL_SIGNATURE_PARAM_DIGEST)) != NULL && (ctx->key == NULL ||
-	    ctx->key->type == KHP_ED25519 || !khp_param_md(p, &ctx->md)))
+	    ctx->key->type == KHP_ED25519 || !khp_param_md(ctx->kp, p, &ctx->md)))
 		return 0;
 	if ((p = OSSL_PARAM_locate_const(params,
 	    OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL && (!rsa ||
@@ -558,7 +585,7 @@ khp_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 		return 0;
 	if ((p = OSSL_PARAM_locate_const(params,
 	    OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) != NULL && (!rsa ||
-	    !khp_param_md(p, &ctx->mgf1)))
+	    !khp_param_md(ctx->kp, p, &ctx->mgf1)))
 		return 0;
 	return 1;
 }
@@ -593,7 +620,7 @@ khp_sig_digest_sign_init(void *vctx, const char *mdname, void *kd,
 		return 0;
 	key->refs++;
 	khp_key_unref(ctx->key);
-	memset(ctx, 0, sizeof(*ctx));
+	memset(&ctx->key, 0, sizeof(*ctx) - offsetof(struct khp_sigctx, key));
 	ctx->key = key;
 	ctx->pad = RSA_PKCS1_PADDING;
 	ctx->saltlen = RSA_PSS_SALTLEN_DIGEST;
@@ -602,7 +629,7 @@ khp_sig_digest_sign_init(void *vctx, const char *mdname, void *kd,
 			return 0;
 	} else if (mdname == NULL || *mdname == '\0')
 		ctx->md = SIGN_MD_SHA256;	/* the keys' default digest */
-	else if ((ctx->md = khp_md_lookup(mdname)) == SIGN_MD_NONE)
+	else if ((ctx->md = khp_md_lookup(ctx->kp, mdname)) == SIGN_MD_NONE)
 		return 0;
 	return khp_sig_set_ctx_params(ctx, params);
 }
@@ -628,7 +655,7 @@ khp_sig_alg(const struct khp_sigctx *ctx, uint32_t *alg)
 		return 0;
 	}
 	/* The keyholder signs PSS with salt = digest length, MGF1 = md. */
-	mdlen = EVP_MD_get_size(khp.md[ctx->md]);
+	mdlen = EVP_MD_get_size(ctx->kp->md[ctx->md]);
 	if ((ctx->saltlen != RSA_PSS_SALTLEN_DIGEST &&
 	    ctx->saltlen != mdlen) ||
 	    (ctx->mgf1 != SIGN_MD_NONE && ctx->mgf1 != ctx->md))
@@ -637,15 +664,16 @@ khp_sig_alg(const struct khp_sigctx *ctx, uint32_t *alg)
 	return 0;
 }
 
+/*
+ * The whole input goes to the keyholder, which refuses anything but a
+ * TLS handshake's signature input: hashing here would let whoever
+ * controls this process have any digest signed.
+ */
 static int
 khp_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
     size_t sigsize, const unsigned char *tbs, size_t tbslen)
 {
 	struct khp_sigctx	*ctx = vctx;
-	uint8_t			 dgst[EVP_MAX_MD_SIZE];
-	const uint8_t		*in = tbs;
-	unsigned int		 dlen;
-	size_t			 inlen = tbslen;
 	uint32_t		 alg;
 
 	if (ctx->key == NULL)
@@ -658,18 +686,13 @@ khp_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
 		khp_error("unsupported PSS parameters");
 		return 0;
 	}
-	if (alg != SIGN_ED25519) {
-		if (EVP_Digest(tbs, tbslen, dgst, &dlen, khp.md[ctx->md],
-		    NULL) != 1)
-			return 0;
-		in = dgst;
-		inlen = dlen;
-	} else if (tbslen == 0 || tbslen > PROTO_SIGN_MAX_INPUT) {
-		khp_error("Ed25519 input of %zu bytes", tbslen);
+	if (tbslen == 0 || tbslen > PROTO_SIGN_MAX_INPUT) {
+		khp_error("signature input of %zu bytes", tbslen);
 		return 0;
 	}
-	return khp_roundtrip(ctx->key->keyid, alg, ctx->md, in, inlen, sig,
-	    sigsize, siglen) == 0;
+	return khp_roundtrip(ctx->kp, ctx->key->keyid, alg, alg ==
+	    SIGN_ED25519 ? SIGN_MD_NONE : ctx->md, tbs, tbslen, sig, sigsize,
+	    siglen) == 0;
 }
 
 #define KHP_DECODER(suffix)						\
@@ -761,28 +784,28 @@ static const OSSL_ALGORITHM khp_signatures[] = {
 
 /*
  * The decoders can be withdrawn when no key reference is being loaded
- * (khprov_decoders(0); the worker does so around tls_configure()):
- * OpenSSL 3.0 consults every decoder on offer each
- * time it decodes a public key, which it does for every certificate it
- * parses, and a handshake parses several.  Not cached, so that turning
- * them off takes effect.
+ * (khprov_decoders(kp, 0); the worker does so around tls_configure()):
+ * OpenSSL 3.0 consults every decoder on offer each time it decodes a
+ * public key, which it does for every certificate it parses, and a
+ * handshake parses several.  Not cached, so that turning them off takes
+ * effect.
  */
-static int	khp_decoding = 1;
-
 void
-khprov_decoders(int on)
+khprov_decoders(struct khprov *kp, int on)
 {
-	khp_decoding = on;
+	kp->decoding = on;
 }
 
 static const OSSL_ALGORITHM *
 khp_query(void *provctx, int op, int *no_cache)
 {
+	struct khprov	*kp = provctx;
+
 	*no_cache = 0;
 	switch (op) {
 	case OSSL_OP_DECODER:
 		*no_cache = 1;
-		return khp_decoding ? khp_decoders : NULL;
+		return kp->decoding ? khp_decoders : NULL;
 	case OSSL_OP_KEYMGMT:
 		return khp_keymgmts;
 	case OSSL_OP_SIGNATURE:
@@ -794,8 +817,10 @@ khp_query(void *provctx, int op, int *no_cache)
 static void
 khp_teardown(void *provctx)
 {
-	OSSL_LIB_CTX_free(khp.corectx);
-	khp.corectx = NULL;
+	struct khprov	*kp = provctx;
+
+	OSSL_LIB_CTX_free(kp->corectx);
+	kp->corectx = NULL;
 }
 
 static const OSSL_DISPATCH khp_provider[] = {
@@ -808,11 +833,14 @@ static int
 khp_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     const OSSL_DISPATCH **out, void **provctx)
 {
+	struct khprov	*kp = khp_self;
+
 	/* A library context made from the core's table can wrap its BIOs. */
-	if ((khp.corectx = OSSL_LIB_CTX_new_from_dispatch(handle, in)) == NULL)
+	if (kp == NULL || (kp->corectx = OSSL_LIB_CTX_new_from_dispatch(handle,
+	    in)) == NULL)
 		return 0;
 	*out = khp_provider;
-	*provctx = khp.corectx;
+	*provctx = kp;
 	return 1;
 }
 
@@ -820,79 +848,92 @@ khp_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 static void
 khp_unload(void)
 {
-	size_t	 i;
+	struct khprov	*kp = khp_self;
+	size_t		 i;
 
-	for (i = 0; i < KHP_NMDS; i++) {
-		EVP_MD_free(khp.md[i]);
-		khp.md[i] = NULL;
-	}
-	for (i = 2; i-- > 0;) {
-		OSSL_PROVIDER_unload(khp.prov[i]);
-		khp.prov[i] = NULL;
-	}
+	if (kp == NULL)
+		return;
+	for (i = 0; i < KHP_NMDS; i++)
+		EVP_MD_free(kp->md[i]);
+	for (i = 2; i-- > 0;)
+		OSSL_PROVIDER_unload(kp->prov[i]);
+	ipc_clear(&kp->ipc);
+	free(kp);
+	khp_self = NULL;
 }
 
 /*
  * Register and load the provider and, explicitly, the default one
  * (loading any provider turns off the implicit default), preferring the
- * default for everything the keyholder does not do.
+ * default for everything the keyholder does not do.  One per process:
+ * OpenSSL knows the provider by name.
  */
-int
+struct khprov *
 khprov_init(void)
 {
-	size_t	 i;
+	struct khprov	*kp;
+	size_t		 i;
 
-	if (khp.ready)
-		return 0;
+	if (khp_self != NULL)
+		return khp_self;
+	if ((kp = calloc(1, sizeof(*kp))) == NULL)
+		return NULL;
+	ipc_init(&kp->ipc, -1);
+	kp->timeout = KHPROV_TIMEOUT;
+	kp->decoding = 1;
+	for (i = 0; i < 3; i++) {
+		kp->dec[i].kp = kp;
+		kp->dec[i].ti = &khp_types[i];
+	}
+	khp_self = kp;
+	atexit(khp_unload);
 	if (OSSL_PROVIDER_add_builtin(NULL, KHPROV_NAME,
 	    khp_provider_init) != 1 ||
-	    (khp.prov[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
-	    (khp.prov[1] = OSSL_PROVIDER_load(NULL, KHPROV_NAME)) == NULL ||
+	    (kp->prov[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
+	    (kp->prov[1] = OSSL_PROVIDER_load(NULL, KHPROV_NAME)) == NULL ||
 	    EVP_set_default_properties(NULL, "?provider=default") != 1) {
 		log_warnx("%s: cannot load the OpenSSL providers", __func__);
-		return -1;
+		return NULL;
 	}
 	for (i = SIGN_MD_SHA1; i < KHP_NMDS; i++)
-		if ((khp.md[i] = EVP_MD_fetch(NULL, khp_mdnames[i],
+		if ((kp->md[i] = EVP_MD_fetch(NULL, khp_mdnames[i],
 		    "provider=default")) == NULL) {
 			log_warnx("%s: no %s digest", __func__,
 			    khp_mdnames[i]);
-			return -1;
+			return NULL;
 		}
-	atexit(khp_unload);
-	khp.ready = 1;
-	return 0;
+	return kp;
 }
 
 /* Use fd (or nothing, with -1) from now on; the old channel is closed. */
 void
-khprov_set_channel(int fd)
+khprov_set_channel(struct khprov *kp, int fd)
 {
 	int	 fl;
 
-	ipc_clear(&khp.ipc);	/* also makes a never-used channel valid */
+	ipc_clear(&kp->ipc);
 	if (fd == -1)
 		return;
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1))
 		log_warn("%s: fcntl", __func__);
-	ipc_init(&khp.ipc, fd);
+	ipc_init(&kp->ipc, fd);
 }
 
 int
-khprov_has_channel(void)
+khprov_has_channel(const struct khprov *kp)
 {
-	return khp.ipc.fd != -1;
+	return kp->ipc.fd != -1;
 }
 
 void
-khprov_set_timeout(int ms)
+khprov_set_timeout(struct khprov *kp, int ms)
 {
-	khp.timeout = ms > 0 ? ms : KHPROV_TIMEOUT;
+	kp->timeout = ms > 0 ? ms : KHPROV_TIMEOUT;
 }
 
 void
-khprov_set_observer(khprov_observer_fn fn)
+khprov_set_observer(struct khprov *kp, khprov_observer_fn fn)
 {
-	khp.observer = fn;
+	kp->observer = fn;
 }

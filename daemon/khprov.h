@@ -2,11 +2,11 @@
  * khprov: an OpenSSL 3 provider compiled into the worker.  Its decoder
  * turns a key reference (common/keyref.h) into a key whose public half is
  * real and whose signatures are made by todod-keyholder: every signature
- * operation sends {key id, algorithm, digest} over the keyholder channel
- * and waits, bounded, for the answer.  libtls has no asynchronous
+ * operation sends {key id, algorithm, digest name, input to be signed}
+ * over the keyholder channel and waits, bounded, for the answer.  libtls has no asynchronous
  * signing, so the worker blocks for that round trip.
  *
- * Use: khprov_init() once before tls_init(); hand the reference PEM to
+ * Use: kp = khprov_init() once before tls_init(); hand the reference PEM to
  * tls_config_set_keypair_mem() as the key (with the real certificate),
  * and never call tls_config_skip_private_key_check().
  *
@@ -21,13 +21,14 @@
 #define KHPROV_NAME		"todod-keyholder"
 #define KHPROV_TIMEOUT		1000	/* ms, default round-trip bound */
 
+struct khprov;
 typedef void	(*khprov_observer_fn)(uint64_t, int);
 
-int	khprov_init(void);
-void	khprov_set_channel(int);
-void	khprov_set_timeout(int);
-void	khprov_set_observer(khprov_observer_fn);
-int	khprov_has_channel(void);
-void	khprov_decoders(int);
+struct khprov	*khprov_init(void);
+void		 khprov_set_channel(struct khprov *, int);
+void		 khprov_set_timeout(struct khprov *, int);
+void		 khprov_set_observer(struct khprov *, khprov_observer_fn);
+int		 khprov_has_channel(const struct khprov *);
+void		 khprov_decoders(struct khprov *, int);
 
 #endif

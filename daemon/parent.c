@@ -225,6 +225,11 @@ parent_spawn(struct parent *p, struct child *c)
 		    p->conf->max_connections);
 		argv[argc++] = "-m";
 		argv[argc++] = maxconn;
+	} else {
+		snprintf(maxconn, sizeof(maxconn), "%d",
+		    p->conf->max_signatures);
+		argv[argc++] = "-s";
+		argv[argc++] = maxconn;
 	}
 	if (p->root) {
 		argv[argc++] = "-u";

@@ -39,6 +39,7 @@
 #include "authz.h"
 #include "config.h"
 #include "log.h"
+#include "proto.h"
 
 #define PARSE_MAX_STRING	8192	/* one token */
 #define PARSE_MAX_DEPTH		8	/* include nesting */
@@ -86,6 +87,7 @@ struct parse_seen {
 	int	 timeout_idle;
 	int	 timeout_handshake;
 	int	 max_connections;
+	int	 max_signatures;
 	int	 expiry;
 	int	 tls;
 	int	 protocols;
@@ -168,7 +170,7 @@ static void	 parse_finish(void);
 %token	CRL DATABASE DNS EMAIL EXPIRY FINGERPRINT FROM HANDSHAKE IDLE INCLUDE
 %token	IP KEY KEYHOLDERS LIFETIME LISTEN MAXIMUM METHOD METRICS ON OU PATH
 %token	PIDFILE PORT PREFORK PROTOCOLS READ REQUEST SAN TICKET TIMEOUT TLS URI
-%token	USER WARNING WRITE
+%token	SIGNATURES USER WARNING WRITE
 %token	ERROR
 %token	STRING NUMBER
 
@@ -278,6 +280,13 @@ main		: LISTEN ON STRING port		{
 			    parse_range("max connections", $3.number, 1,
 			    100000))
 				conf->max_connections = (int)$3.number;
+		}
+		| MAXIMUM SIGNATURES NUMBER	{
+			if (parse_once(&seen.max_signatures,
+			    "max signatures") &&
+			    parse_range("max signatures", $3.number, 1,
+			    1000000))
+				conf->max_signatures = (int)$3.number;
 		}
 		| EXPIRY WARNING NUMBER		{
 			if (parse_once(&seen.expiry, "expiry warning") &&
@@ -457,6 +466,7 @@ static const struct parse_keyword keywords[] = {
 	{ "read",		READ },
 	{ "request",		REQUEST },
 	{ "san",		SAN },
+	{ "signatures",		SIGNATURES },
 	{ "ticket",		TICKET },
 	{ "timeout",		TIMEOUT },
 	{ "tls",		TLS },
@@ -1517,6 +1527,8 @@ parse_finish(void)
 		conf->timeout_handshake = 10;
 	if (conf->max_connections == 0)
 		conf->max_connections = 1024;
+	if (conf->max_signatures == 0)
+		conf->max_signatures = PROTO_SIGN_RATE;
 	if (conf->expiry_warn_days == -1)
 		conf->expiry_warn_days = 30;
 	if (conf->tls.ticket_lifetime == -1)

@@ -11,6 +11,7 @@
 
 #include "khprov.h"
 #include "log.h"
+#include "proto.h"
 #include "tlshook.h"
 #include "worker.h"
 
@@ -20,7 +21,8 @@
  * khprov provider forwards every signature to the keyholder.
  */
 struct tlsgen *
-tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
+tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
+    size_t errlen)
 {
 	struct tlsgen		*g;
 	struct tls_config	*cfg;
@@ -41,6 +43,8 @@ tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
 	    (wc->ciphers != NULL &&
 	    tls_config_set_ciphers(cfg, wc->ciphers) == -1) ||
 	    tls_config_set_dheparams(cfg, "auto") == -1 ||
+	    /* The keyholder signs ECDHE params for these groups only. */
+	    tls_config_set_ecdhecurves(cfg, PROTO_TLS_GROUPS) == -1 ||
 	    tls_config_set_keypair_mem(cfg, wc->cert.data, wc->cert.len,
 	    wc->keyref.data, wc->keyref.len) == -1 ||
 	    tls_config_set_ca_mem(cfg, wc->ca.data, wc->ca.len) == -1 ||
@@ -74,10 +78,10 @@ tlsgen_new(struct wconf *wc, uint64_t policy, char *err, size_t errlen)
 			}
 	}
 	/* libtls decodes the key reference here, and only here */
-	khprov_decoders(1);
+	khprov_decoders(kp, 1);
 	r = (g->server = tls_server()) == NULL ||
 	    tls_configure(g->server, cfg) == -1;
-	khprov_decoders(0);
+	khprov_decoders(kp, 0);
 	if (r) {
 		snprintf(err, errlen, "tls_configure: %s", g->server ?
 		    tls_error(g->server) : "out of memory");

@@ -240,7 +240,7 @@ worker_cfg_main(struct worker *w, struct ipc_msg *msg)
 	if (*ciphers != '\0' && (wc->ciphers = strdup(ciphers)) == NULL)
 		fatal("%s", __func__);
 	log_setverbose(wc->main.verbose);
-	khprov_set_timeout(1000);
+	khprov_set_timeout(w->khprov, 1000);
 }
 
 static void
@@ -321,7 +321,7 @@ worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 		fatalx("configuration end outside a transaction");
 	gen = w->pending->gen;
 	tlsgen_unref(worker_pending_tls);
-	worker_pending_tls = tlsgen_new(w->pending,
+	worker_pending_tls = tlsgen_new(w->pending, w->khprov,
 	    w->pending->main.policy_id, err, sizeof(err));
 	if (worker_pending_tls == NULL) {
 		log_warnx("configuration %u: %s", gen, err);
@@ -445,7 +445,7 @@ worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 	case IMSG_KH_CHANNEL:
 		if (msg->fd == -1)
 			fatalx("keyholder channel without descriptor");
-		khprov_set_channel(msg->fd);
+		khprov_set_channel(w->khprov, msg->fd);
 		msg->fd = -1;
 		break;
 	case IMSG_SHM:
@@ -545,9 +545,9 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	w->scratchlen = WORKER_SCRATCH;
 
 	/* libraries first: the sandbox allows only what they do afterwards */
-	if (khprov_init() == -1)
+	if ((w->khprov = khprov_init()) == NULL)
 		fatalx("cannot install the keyholder provider");
-	khprov_set_observer(worker_sign_observer);
+	khprov_set_observer(w->khprov, worker_sign_observer);
 	if (tls_init() == -1)
 		fatalx("tls_init");
 	if ((w->base = event_base_new()) == NULL)

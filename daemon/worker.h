@@ -25,6 +25,7 @@
 #include "reqstate.h"
 #include "shm.h"
 
+struct khprov;
 struct tls;
 struct tls_config;
 struct X509_crl_st;
@@ -121,6 +122,7 @@ struct worker {
 	struct wconf		*pending;	/* transaction in progress */
 	struct wconf		*conf;		/* in use */
 	struct tlsgen		*tls;		/* for new connections */
+	struct khprov		*khprov;	/* signs through the keyholder */
 
 	struct conns		 conns;
 	int			 nconns;
@@ -169,7 +171,8 @@ void	api_cache_ready(struct conn *);
 void	api_metrics_reply(struct conn *, struct ipc_msg *);
 
 /* tlsconf.c */
-struct tlsgen	*tlsgen_new(struct wconf *, uint64_t, char *, size_t);
+struct tlsgen	*tlsgen_new(struct wconf *, struct khprov *, uint64_t, char *,
+		    size_t);
 void		 tlsgen_unref(struct tlsgen *);
 int		 tlsgen_add_ticket(struct tlsgen *,
 		    const struct proto_ticket_key *);

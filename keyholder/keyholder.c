@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -38,11 +39,14 @@
 struct kh_worker {
 	uint32_t		 id;
 	struct ipc		 ipc;
+	time_t			 rate_sec;	/* the current second */
+	uint32_t		 rate_count;	/* signatures in it */
 };
 
 struct keyholder {
 	struct ipc		 parent;
 	struct kh_keytab	 keys;
+	uint32_t		 rate;		/* per worker and second */
 	struct kh_worker	*workers[KH_MAX_WORKERS];
 	size_t			 nworkers;
 };
@@ -56,7 +60,7 @@ static void
 keyholder_usage(void)
 {
 	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance] "
-	    "[-r chroot] [-u uid:gid]\n");
+	    "[-r chroot] [-s rate] [-u uid:gid]\n");
 	exit(1);
 }
 
@@ -262,13 +266,69 @@ keyholder_worker_oversize(const struct ipc *ipc)
 	return hdr.len > sizeof(struct proto_sign_req) + PROTO_SIGN_MAX_INPUT;
 }
 
+/*
+ * One more signature for w in this second, or 0 when that would pass
+ * the rate: a worker asking for more than handshakes need is refused
+ * (its handshakes fail) but kept, as a burst is not proof of compromise.
+ */
+static int
+keyholder_rate_ok(struct keyholder *kh, struct kh_worker *w)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != w->rate_sec) {
+		w->rate_sec = ts.tv_sec;
+		w->rate_count = 0;
+	}
+	if (w->rate_count >= kh->rate) {
+		if (w->rate_count++ == kh->rate)
+			log_warnx("worker %u: over %u signatures a second, "
+			    "refusing the rest of this second", w->id,
+			    kh->rate);
+		return 0;
+	}
+	w->rate_count++;
+	return 1;
+}
+
+/* Answer one sign request; the reason when the channel must go. */
+static const char *
+keyholder_sign(struct keyholder *kh, struct kh_worker *w,
+    struct ipc_msg *msg)
+{
+	struct kh_reply		 rep;
+	enum kh_tls_shape	 shape;
+	size_t			 replen;
+	int			 r;
+
+	if (!keyholder_rate_ok(kh, w))
+		kh_reply_status(msg->data, msg->len, KH_STATUS_RATE, &rep,
+		    &replen);
+	else if ((r = kh_handle(&kh->keys, msg->data, msg->len, &rep,
+	    &replen, &shape)) == KH_REQ_MALFORMED)
+		return "malformed sign request";
+	else if (r == KH_REQ_REFUSED)
+		return "sign request refused: not a TLS handshake input";
+	else if (rep.rep.status != KH_STATUS_OK)
+		log_warnx("worker %u: request %u: %s", w->id,
+		    rep.rep.reqid, rep.rep.status == KH_STATUS_NOKEY ?
+		    "unknown key" : "signature failed");
+	else
+		log_debug("worker %u: request %u: %s signed", w->id,
+		    rep.rep.reqid, kh_tls_shape_name(shape));
+	if (ipc_compose(&w->ipc, IMSG_KH_SIGNATURE, msg->hdr.peerid, -1,
+	    &rep, replen) == -1)
+		return "reply queue full";
+	return NULL;
+}
+
 /* Serve what a worker sent.  Returns the reason when it must go. */
 static const char *
 keyholder_worker_input(struct keyholder *kh, struct kh_worker *w)
 {
-	struct kh_reply	 rep;
 	struct ipc_msg	 msg;
-	size_t		 replen;
+	const char	*why;
 	ssize_t		 n;
 	int		 r;
 
@@ -287,17 +347,10 @@ keyholder_worker_input(struct keyholder *kh, struct kh_worker *w)
 			ipc_msg_free(&msg);
 			return "unexpected message";
 		}
-		if (kh_handle(&kh->keys, msg.data, msg.len, &rep,
-		    &replen) == -1)
-			return "malformed sign request";
-		if (rep.rep.status != KH_STATUS_OK)
-			log_warnx("worker %u: request %u: %s", w->id,
-			    rep.rep.reqid, rep.rep.status == KH_STATUS_NOKEY ?
-			    "unknown key" : "signature failed");
-		r = ipc_compose(&w->ipc, IMSG_KH_SIGNATURE, msg.hdr.peerid,
-		    -1, &rep, replen);
-		if (r == -1)
-			return "reply queue full";
+		why = keyholder_sign(kh, w, &msg);
+		ipc_msg_free(&msg);
+		if (why != NULL)
+			return why;
 	}
 	return ipc_flush(&w->ipc) == -1 ? "write error" : NULL;
 }
@@ -361,7 +414,8 @@ main(int argc, char *argv[], char *envp[])
 	char			 c;
 
 	setproctitle_init(argc, argv, envp);
-	while ((ch = getopt(argc, argv, "dI:r:u:v")) != -1) {
+	kh.rate = PROTO_SIGN_RATE;
+	while ((ch = getopt(argc, argv, "dI:r:s:u:v")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -376,6 +430,11 @@ main(int argc, char *argv[], char *envp[])
 			break;
 		case 'r':
 			root = optarg;
+			break;
+		case 's':
+			kh.rate = strtonum(optarg, 1, 1000000, &errstr);
+			if (errstr != NULL)
+				keyholder_usage();
 			break;
 		case 'u':	/* numeric, as the parent resolved them */
 			if (sscanf(optarg, "%u:%u%c", &uid, &gid, &c) != 2)

@@ -2,9 +2,11 @@
  * Key table, request validation and signing for todod-keyholder.
  *
  * Every request from a worker is hostile input: its size, algorithm,
- * digest and key are checked before any key is touched.  The keyholder
- * only ever signs a digest (or, for Ed25519, a short message); it never
- * decrypts and never applies raw RSA without padding.
+ * key and content are checked before any key is touched.  The worker
+ * sends what is to be signed, never a digest: the keyholder checks that
+ * it is a TLS handshake's signature input (kh_tls.c), hashes it itself
+ * and signs.  It never decrypts and never applies raw RSA without
+ * padding.
  */
 #include <sys/types.h>
 
@@ -21,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "kh_sign.h"
+#include "kh_tls.h"
 
 /* Indexed by enum proto_sign_md. */
 static const struct kh_md {
@@ -308,43 +311,108 @@ kh_pkey_op(EVP_PKEY *pkey, uint32_t alg, uint32_t md, const uint8_t *in,
 	return ok ? 0 : -1;
 }
 
+/* The header of a request, checked against the sizes and names we know. */
+static int
+kh_req_valid(const struct proto_sign_req *h, size_t len)
+{
+	if (h->inlen > PROTO_SIGN_MAX_INPUT || len - sizeof(*h) != h->inlen)
+		return 0;
+	if (h->alg == SIGN_ED25519)
+		return h->md == SIGN_MD_NONE;
+	return h->alg >= SIGN_RSA_PKCS1 && h->alg <= SIGN_ECDSA &&
+	    kh_md_get(h->md) != NULL;
+}
+
 /*
- * Handle one IMSG_KH_SIGN payload.  A malformed request returns -1: the
- * caller drops the channel.  Otherwise rep is filled and *replen is the
- * size to send; an unknown key id (not the worker's fault after a
- * reload) or a failed signature is a status, not a drop.
+ * TLS 1.3 signs with PSS, ECDSA or EdDSA, and a SHA-2 of 256 bits or
+ * more (RFC 8446 4.2.3): a PKCS#1 or SHA-1 request over its input is
+ * not something libssl would make.
+ */
+static int
+kh_shape_fits(enum kh_tls_shape shape, const struct proto_sign_req *h)
+{
+	if (shape == KH_TLS_NONE)
+		return 0;
+	if (shape != KH_TLS13_CV || h->alg == SIGN_ED25519)
+		return 1;
+	return h->alg != SIGN_RSA_PKCS1 && h->md >= SIGN_MD_SHA256;
+}
+
+/* Hash the input here (never trust a digest) and sign with key. */
+static int
+kh_sign_input(const struct kh_key *key, const struct proto_sign_req *h,
+    const uint8_t *in, uint8_t *sig, size_t *siglen)
+{
+	uint8_t		 dgst[EVP_MAX_MD_SIZE];
+	unsigned int	 dlen;
+	int		 r;
+
+	if (h->alg == SIGN_ED25519)
+		return kh_pkey_op(key->pkey, h->alg, h->md, in, h->inlen, sig,
+		    siglen, 0);
+	if (EVP_Digest(in, h->inlen, dgst, &dlen, kh_md_get(h->md),
+	    NULL) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	r = kh_pkey_op(key->pkey, h->alg, h->md, dgst, dlen, sig, siglen, 0);
+	explicit_bzero(dgst, sizeof(dgst));
+	return r;
+}
+
+/*
+ * Handle one IMSG_KH_SIGN payload: the header and the whole input to be
+ * signed.  KH_REQ_MALFORMED and KH_REQ_REFUSED: the caller drops the
+ * channel.  Otherwise rep is filled and *replen is the size to send; an
+ * unknown key id (not the worker's fault after a reload) or a failed
+ * signature is a status, not a drop.  *shape says what the input was.
  */
 int
 kh_handle(const struct kh_keytab *tab, const void *data, size_t len,
-    struct kh_reply *rep, size_t *replen)
+    struct kh_reply *rep, size_t *replen, enum kh_tls_shape *shape)
 {
 	struct proto_sign_req	 h;
 	const struct kh_key	*key;
+	const uint8_t		*in = (const uint8_t *)data + sizeof(h);
 	size_t			 siglen = sizeof(rep->sig);
 
+	*shape = KH_TLS_NONE;
 	if (len < sizeof(h))
-		return -1;
+		return KH_REQ_MALFORMED;
 	memcpy(&h, data, sizeof(h));
-	if (h.inlen > PROTO_SIGN_MAX_INPUT || len - sizeof(h) != h.inlen)
-		return -1;
-	if (h.alg == SIGN_ED25519 ? h.md != SIGN_MD_NONE || h.inlen == 0 :
-	    h.alg < SIGN_RSA_PKCS1 || h.alg > SIGN_ECDSA ||
-	    kh_md_get(h.md) == NULL || h.inlen != kh_mds[h.md].len)
-		return -1;
+	if (!kh_req_valid(&h, len))
+		return KH_REQ_MALFORMED;
 	if ((key = kh_key_find(tab, h.keyid)) != NULL &&
 	    !KH_ALG_FITS(key->type, h.alg))
-		return -1;
+		return KH_REQ_MALFORMED;
+	*shape = kh_tls_check(in, h.inlen);
+	if (!kh_shape_fits(*shape, &h))
+		return KH_REQ_REFUSED;
 	memset(&rep->rep, 0, sizeof(rep->rep));
 	rep->rep.reqid = h.reqid;
 	if (key == NULL)
 		rep->rep.status = KH_STATUS_NOKEY;
-	else if (kh_pkey_op(key->pkey, h.alg, h.md, (const uint8_t *)data +
-	    sizeof(h), h.inlen, rep->sig, &siglen, 0) == -1)
+	else if (kh_sign_input(key, &h, in, rep->sig, &siglen) == -1)
 		rep->rep.status = KH_STATUS_FAILED;
 	else
 		rep->rep.siglen = siglen;
 	*replen = sizeof(rep->rep) + rep->rep.siglen;
-	return 0;
+	return KH_REQ_OK;
+}
+
+/* A reply that carries only a status (no key, over the rate). */
+void
+kh_reply_status(const void *data, size_t len, uint32_t status,
+    struct kh_reply *rep, size_t *replen)
+{
+	struct proto_sign_req	 h;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(&h, data, len < sizeof(h) ? len : sizeof(h));
+	memset(&rep->rep, 0, sizeof(rep->rep));
+	rep->rep.reqid = h.reqid;
+	rep->rep.status = status;
+	*replen = sizeof(rep->rep);
 }
 
 /* Run a throw-away key through the paths a real one takes. */
@@ -403,6 +471,8 @@ kh_crypto_warmup(void)
 	for (i = SIGN_MD_SHA1; i < (int)KH_NMDS; i++)
 		if (kh_md_get(i) == NULL)
 			return -1;
+	if (kh_tls_init(PROTO_TLS_GROUPS) == -1)
+		return -1;
 	pkey[0] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	pkey[1] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	pkey[2] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "kh_tls.h"
 #include "proto.h"
 
 #define KH_KEYFILE_MAX	(64 * 1024)	/* largest PEM key file accepted */
@@ -20,6 +21,12 @@
 #define KH_STATUS_OK		0
 #define KH_STATUS_NOKEY		1	/* key id unknown (dropped, reloaded) */
 #define KH_STATUS_FAILED	2	/* the signature itself failed */
+#define KH_STATUS_RATE		3	/* over the worker's signature rate */
+
+/* kh_handle() */
+#define KH_REQ_OK		0
+#define KH_REQ_MALFORMED	(-1)	/* header, sizes, algorithm, key */
+#define KH_REQ_REFUSED		(-2)	/* not a TLS handshake input */
 
 enum kh_keytype {
 	KH_KEY_RSA = 1,
@@ -50,6 +57,8 @@ int		 kh_key_spki(EVP_PKEY *, uint8_t **, size_t *);
 int		 kh_key_drop(struct kh_keytab *, uint32_t);
 
 int		 kh_handle(const struct kh_keytab *, const void *, size_t,
+		    struct kh_reply *, size_t *, enum kh_tls_shape *);
+void		 kh_reply_status(const void *, size_t, uint32_t,
 		    struct kh_reply *, size_t *);
 int		 kh_crypto_warmup(void);
 

@@ -51,6 +51,7 @@
 #define NEEDLE_MAX	64
 
 static char	 dir[] = "/tmp/todod-khtls-XXXXXX";
+static struct khprov	*kp;
 
 struct testkey {
 	const char	*name;
@@ -523,7 +524,7 @@ connect_worker(struct kh *kh, uint32_t id)
 	    &id, sizeof(id)) == -1 || ipc_flush_blocking(&kh->ipc,
 	    WAIT_MS) != 1)
 		return -1;
-	khprov_set_channel(sv[0]);
+	khprov_set_channel(kp, sv[0]);
 	return 0;
 }
 
@@ -561,17 +562,37 @@ keyref_pkey(const struct testkey *k)
 	return pkey;
 }
 
-/* EVP_DigestSign through the provider; verify with the certificate. */
+/* What a TLS 1.3 server signs: the keyholder signs nothing else. */
+static size_t
+tls13_cv_input(uint8_t *msg, size_t hashlen)
+{
+	static const char	 ctx[] = "TLS 1.3, server CertificateVerify";
+
+	memset(msg, 0x20, 64);
+	memcpy(msg + 64, ctx, sizeof(ctx));
+	RAND_bytes(msg + 64 + sizeof(ctx), hashlen);
+	return 64 + sizeof(ctx) + hashlen;
+}
+
+/*
+ * EVP_DigestSign through the provider over a TLS 1.3 CertificateVerify
+ * input (or, with arbitrary set, 300 random bytes); verify with the
+ * certificate.
+ */
 static int
-evp_sign_verify(EVP_PKEY *pkey, EVP_PKEY *pub, const char *md, int pad)
+evp_sign_verify(EVP_PKEY *pkey, EVP_PKEY *pub, const char *md, int pad,
+    int arbitrary)
 {
 	EVP_MD_CTX	*s = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
 	EVP_PKEY_CTX	*sp, *vp;
 	uint8_t		 msg[300], sig[1024];
-	size_t		 siglen = 0;
+	size_t		 siglen = 0, msglen = sizeof(msg);
 	int		 ok;
 
-	RAND_bytes(msg, sizeof(msg));
+	if (arbitrary)
+		RAND_bytes(msg, sizeof(msg));
+	else
+		msglen = tls13_cv_input(msg, 48);
 	ok = s != NULL && v != NULL &&
 	    EVP_DigestSignInit_ex(s, &sp, md, NULL, NULL, pkey, NULL) == 1 &&
 	    EVP_DigestVerifyInit_ex(v, &vp, md, NULL, NULL, pub, NULL) == 1;
@@ -583,10 +604,10 @@ evp_sign_verify(EVP_PKEY *pkey, EVP_PKEY *pub, const char *md, int pad)
 		    RSA_PSS_SALTLEN_DIGEST) == 1 &&
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(vp,
 		    RSA_PSS_SALTLEN_DIGEST) == 1;
-	ok = ok && EVP_DigestSign(s, NULL, &siglen, msg, sizeof(msg)) == 1 &&
+	ok = ok && EVP_DigestSign(s, NULL, &siglen, msg, msglen) == 1 &&
 	    siglen <= sizeof(sig) &&
-	    EVP_DigestSign(s, sig, &siglen, msg, sizeof(msg)) == 1 &&
-	    EVP_DigestVerify(v, sig, siglen, msg, sizeof(msg)) == 1;
+	    EVP_DigestSign(s, sig, &siglen, msg, msglen) == 1 &&
+	    EVP_DigestVerify(v, sig, siglen, msg, msglen) == 1;
 	EVP_MD_CTX_free(s);
 	EVP_MD_CTX_free(v);
 	ERR_clear_error();
@@ -618,18 +639,19 @@ test_provider(void)
 		}
 		if (EVP_PKEY_is_a(pkey, "RSA"))
 			ok = evp_sign_verify(pkey, keys[i].pub, "SHA256",
-			    RSA_PKCS1_PADDING) &&
+			    RSA_PKCS1_PSS_PADDING, 0) &&
 			    evp_sign_verify(pkey, keys[i].pub, "SHA384",
-			    RSA_PKCS1_PSS_PADDING) &&
+			    RSA_PKCS1_PSS_PADDING, 0) &&
 			    evp_sign_verify(pkey, keys[i].pub, "SHA512",
-			    RSA_PKCS1_PSS_PADDING);
+			    RSA_PKCS1_PSS_PADDING, 0);
 		else if (EVP_PKEY_is_a(pkey, "EC"))
-			ok = evp_sign_verify(pkey, keys[i].pub, "SHA256", 0) &&
-			    evp_sign_verify(pkey, keys[i].pub, "SHA384", 0);
+			ok = evp_sign_verify(pkey, keys[i].pub, "SHA256", 0,
+			    0) && evp_sign_verify(pkey, keys[i].pub, "SHA384",
+			    0, 0);
 		else
-			ok = evp_sign_verify(pkey, keys[i].pub, NULL, 0);
-		TAP_OK(ok, "%s: EVP_DigestSign via the keyholder verifies",
-		    keys[i].name);
+			ok = evp_sign_verify(pkey, keys[i].pub, NULL, 0, 0);
+		TAP_OK(ok, "%s: EVP_DigestSign of a TLS 1.3 CertificateVerify "
+		    "input via the keyholder verifies", keys[i].name);
 		bio = BIO_new(BIO_s_mem());
 		nopriv = PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0,
 		    NULL, NULL) != 1 && BIO_ctrl_pending(bio) == 0;
@@ -639,6 +661,30 @@ test_provider(void)
 		    keys[i].name);
 		EVP_PKEY_free(pkey);
 		X509_free(x);
+	}
+}
+
+/*
+ * A compromised worker's provider asks for arbitrary content (and, for
+ * RSA, a PKCS#1 signature over a CertificateVerify input, which TLS 1.3
+ * never makes): refused, and the keyholder drops the channel.
+ */
+static void
+test_provider_refused(struct kh *kh)
+{
+	EVP_PKEY	*pkey;
+	int		 i, ok;
+
+	for (i = 0; i < 2; i++) {
+		pkey = keyref_pkey(&keys[i == 0 ? 0 : 2]);
+		ok = pkey != NULL && (i == 0 ? !evp_sign_verify(pkey,
+		    keys[0].pub, "SHA256", 0, 1) : !evp_sign_verify(pkey,
+		    keys[2].pub, "SHA256", RSA_PKCS1_PADDING, 0));
+		EVP_PKEY_free(pkey);
+		TAP_OK(ok && !khprov_has_channel(kp), "%s: refused, the "
+		    "keyholder closes the channel", i == 0 ?
+		    "300 random bytes" : "PKCS#1 over a TLS 1.3 input");
+		TAP_OK(connect_worker(kh, 10 + i) == 0, "new channel");
 	}
 }
 
@@ -826,6 +872,7 @@ server_setup(struct server *srv, const struct testkey *k, uint32_t protos)
 	if ((srv->cfg = tls_config_new()) == NULL ||
 	    tls_config_set_protocols(srv->cfg, protos) == -1 ||
 	    tls_config_set_dheparams(srv->cfg, "auto") == -1 ||
+	    tls_config_set_ecdhecurves(srv->cfg, PROTO_TLS_GROUPS) == -1 ||
 	    tls_config_set_keypair_mem(srv->cfg, (uint8_t *)k->cert,
 	    k->certlen, (uint8_t *)k->keyref, k->keyreflen) == -1 ||
 	    tls_config_set_ca_file(srv->cfg, path("ca.crt")) == -1)
@@ -981,33 +1028,82 @@ test_handshakes(void)
 	}
 }
 
+static int
+file_has(const char *file, const char *needle)
+{
+	char	 line[1024];
+	FILE	*fp;
+	int	 found = 0;
+
+	if ((fp = fopen(file, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(fp);
+	return found;
+}
+
+/*
+ * openssl s_client, and the signature inputs of the other key exchanges
+ * and suites: DHE, each ECDHE group, a SHA-384 transcript signed with
+ * SHA-256.
+ */
 static void
 test_s_client(void)
 {
+	static const struct {
+		int		 key;
+		const char	*opts;
+		const char	*vname;
+		const char	*expect;	/* in s_client's output */
+	} c[] = {
+		{ 0, "-tls1_3", "TLSv1.3", "TLS_AES_" },
+		{ 2, "-tls1_2", "TLSv1.2", "ECDHE-RSA" },
+		{ 0, "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384", "TLSv1.3",
+		    "TLS_AES_256_GCM_SHA384" },
+		{ 2, "-tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256", "TLSv1.2",
+		    "Server Temp Key: DH, 2048 bits" },
+		{ 3, "-tls1_2 -cipher DHE-RSA-AES256-GCM-SHA384", "TLSv1.2",
+		    "Server Temp Key: DH, 4096 bits" },
+		/*
+		 * The client's own P-256 key needs P-256 among its groups,
+		 * which the server prefers to P-384: the P-384 shape is
+		 * left to test_keyholder.
+		 */
+		{ 2, "-tls1_2 -groups X25519:P-256", "TLSv1.2",
+		    "Server Temp Key: X25519" },
+		{ 0, "-tls1_2 -groups P-256", "TLSv1.2",
+		    "Server Temp Key: ECDH, prime256v1" },
+		{ 1, "-tls1_2 -groups X25519:P-256:P-384", "TLSv1.2",
+		    "Server Temp Key: X25519" },
+		{ 4, "-tls1_2 -groups P-256", "TLSv1.2",
+		    "Server Temp Key: ECDH, prime256v1" },
+	};
 	struct server	 srv;
 	struct result	 res;
 	char		 cmd[1024], vers[32], err[256];
-	int		 i, ok;
+	size_t		 i;
+	int		 ok;
 
-	for (i = 0; i < 2; i++) {
-		if (server_setup(&srv, &keys[i == 0 ? 0 : 2],
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (server_setup(&srv, &keys[c[i].key],
 		    TLS_PROTOCOL_TLSv1_2 | TLS_PROTOCOL_TLSv1_3) == -1) {
 			TAP_OK(0, "s_client server set up");
 			server_free(&srv);
 			continue;
 		}
 		snprintf(cmd, sizeof(cmd), "openssl s_client -connect "
-		    "127.0.0.1:%%d -%s -cert %s -key %s -CAfile %s "
+		    "127.0.0.1:%%d %s -cert %s -key %s -CAfile %s "
 		    "-verify_return_error -verify_hostname localhost "
-		    "</dev/null >%s 2>&1", i == 0 ? "tls1_3" : "tls1_2",
+		    "</dev/null >%s 2>&1", c[i].opts,
 		    path("client.crt"), path("client.key"), path("ca.crt"),
 		    path("s_client.out"));
 		ok = handshake(&srv, 0, NULL, cmd, &res, vers, sizeof(vers),
 		    err, sizeof(err));
-		TAP_OK(ok && strcmp(vers, i == 0 ? "TLSv1.3" : "TLSv1.2") == 0,
-		    "openssl s_client %s against %s: %s (server: %s)",
-		    i == 0 ? "-tls1_3" : "-tls1_2", keys[i == 0 ? 0 : 2].name,
-		    vers, err);
+		TAP_OK(ok && strcmp(vers, c[i].vname) == 0 &&
+		    file_has(path("s_client.out"), c[i].expect),
+		    "openssl s_client %s against %s: %s, \"%s\" (server: %s)",
+		    c[i].opts, keys[c[i].key].name, vers, c[i].expect, err);
 		server_free(&srv);
 	}
 }
@@ -1029,7 +1125,8 @@ test_latency(void)
 	EVP_PKEY	*pkey;
 	EVP_MD_CTX	*mctx;
 	EVP_PKEY_CTX	*pctx;
-	uint8_t		 sig[1024], msg[100] = { 0 };
+	uint8_t		 sig[1024], msg[200];
+	size_t		 msglen;
 	size_t		 siglen, i, k, count = 2000, good;
 
 	if ((n = getenv("KHTLS_SIGNATURES")) != NULL)
@@ -1044,13 +1141,13 @@ test_latency(void)
 			if ((mctx = EVP_MD_CTX_new()) == NULL)
 				break;
 			siglen = sizeof(sig);
-			msg[0] = i;
+			msglen = tls13_cv_input(msg, 32);
 			if (EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", NULL,
 			    NULL, pkey, NULL) == 1 && (which[k] != 2 ||
 			    EVP_PKEY_CTX_set_rsa_padding(pctx,
 			    RSA_PKCS1_PSS_PADDING) == 1) &&
 			    EVP_DigestSign(mctx, sig, &siglen, msg,
-			    sizeof(msg)) == 1)
+			    msglen) == 1)
 				good++;
 			EVP_MD_CTX_free(mctx);
 		}
@@ -1111,7 +1208,7 @@ test_keyholder_loss(struct kh *kh)
 	int		 failed;
 
 	/* Stopped: the signature times out; its late answer is skipped. */
-	khprov_set_timeout(300);
+	khprov_set_timeout(kp, 300);
 	failed = nfailed_sig;
 	kill(kh->pid, SIGSTOP);
 	TAP_OK(!one_handshake(0, &res, err, sizeof(err), &ms) &&
@@ -1123,7 +1220,7 @@ test_keyholder_loss(struct kh *kh)
 	TAP_OK(one_handshake(0, &res, err, sizeof(err), &ms),
 	    "keyholder resumed: the stale answer is skipped, handshake "
 	    "succeeds (%s)", err);
-	khprov_set_timeout(1000);
+	khprov_set_timeout(kp, 1000);
 
 	kill(kh->pid, SIGKILL);
 	TAP_OK(reaped(kh->pid), "keyholder killed");
@@ -1133,11 +1230,11 @@ test_keyholder_loss(struct kh *kh)
 	    nfailed_sig > failed, "keyholder gone: handshake fails cleanly "
 	    "(%s)", err);
 	printf("# failed handshake took %llu ms\n", (unsigned long long)ms);
-	TAP_OK(!khprov_has_channel(), "the dead channel is closed");
+	TAP_OK(!khprov_has_channel(kp), "the dead channel is closed");
 	TAP_OK(!one_handshake(0, &res, err, sizeof(err), &ms),
 	    "no channel: handshake fails at once (%llu ms)",
 	    (unsigned long long)ms);
-	TAP_OK(start_keyholder(kh, 2) == 0 && khprov_has_channel(),
+	TAP_OK(start_keyholder(kh, 2) == 0 && khprov_has_channel(kp),
 	    "new keyholder, same key ids, new channel");
 	TAP_OK(one_handshake(2, &res, err, sizeof(err), &ms) &&
 	    one_handshake(0, &res, err, sizeof(err), &ms),
@@ -1225,13 +1322,14 @@ main(int argc, char *argv[])
 		abort();
 	make_pki();
 	make_needles();
-	TAP_OK(khprov_init() == 0 && tls_init() == 0,
+	TAP_OK((kp = khprov_init()) != NULL && tls_init() == 0,
 	    "provider and libtls initialised");
-	khprov_set_observer(observe);
+	khprov_set_observer(kp, observe);
 	TAP_OK(start_keyholder(&kh, 1) == 0, "keyholder started, %zu keys "
 	    "loaded, worker channel installed", NKEYS);
 	test_keyref();
 	test_provider();
+	test_provider_refused(&kh);
 	test_handshakes();
 	test_s_client();
 	test_latency();
