@@ -110,6 +110,31 @@ metrics_histogram(struct buf *b, const char *name, const char *help,
 	    name, (unsigned long long)count);
 }
 
+/*
+ * Signatures by worker, as each worker counts its own: a worker whose
+ * requests the keyholder refuses shows here, and a compromised one that
+ * stops counting loses its channel at its first refused request.
+ */
+static void
+metrics_sign_workers(struct parent *p, struct buf *b)
+{
+	const struct shm_counters	*c;
+	int				 i;
+
+	metrics_head(b, "todod_keyholder_signatures_total", "counter",
+	    "Signatures asked of the keyholder, by worker and result.");
+	for (i = 0; i < p->nworkers; i++) {
+		if ((c = p->workers[i].ctr) == NULL)
+			continue;
+		buf_printf(b, "todod_keyholder_signatures_total{worker=\"%d\","
+		    "result=\"ok\"} %llu\n", p->workers[i].id,
+		    (unsigned long long)c->sign_count);
+		buf_printf(b, "todod_keyholder_signatures_total{worker=\"%d\","
+		    "result=\"failed\"} %llu\n", p->workers[i].id,
+		    (unsigned long long)c->sign_failed);
+	}
+}
+
 static void
 metrics_render(struct parent *p, struct buf *b)
 {
@@ -158,6 +183,7 @@ metrics_render(struct parent *p, struct buf *b)
 	    s.sign_bucket, s.sign_count, s.sign_sum_us);
 	metrics_one(b, "todod_keyholder_sign_failures_total", "counter",
 	    "Signatures the keyholder did not deliver.", s.sign_failed);
+	metrics_sign_workers(p, b);
 	metrics_histogram(b, "todod_store_commit_seconds",
 	    "Time to commit a group of writes durably.", p->commit_bucket,
 	    p->commit_count, p->commit_sum_us);

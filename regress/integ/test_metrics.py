@@ -44,6 +44,7 @@ try:
                        ("todod_handshake_failures_total", "counter"),
                        ("todod_connections_open", "gauge"),
                        ("todod_keyholder_sign_seconds", "histogram"),
+                       ("todod_keyholder_signatures_total", "counter"),
                        ("todod_store_commit_seconds", "histogram"),
                        ("todod_todos", "gauge"),
                        ("todod_child_restarts_total", "counter"),
@@ -75,6 +76,12 @@ try:
     ok(d("todod_keyholder_sign_seconds_count") >= 2 * n,
        "keyholder signatures counted (%d)" %
        d("todod_keyholder_sign_seconds_count"))
+    per = [k for k in after
+           if k.startswith("todod_keyholder_signatures_total{")]
+    okw = sum(after[k] for k in per if 'result="ok"' in k)
+    ok(len(per) == 4 and okw == after.get("todod_keyholder_sign_seconds_count"),
+       "signatures by worker: %d series, %d signed, the histogram's count"
+       % (len(per), okw))
     ok(after.get('todod_keyholder_sign_seconds_bucket{le="+Inf"}') ==
        after.get("todod_keyholder_sign_seconds_count"),
        "histogram +Inf bucket equals its count")

@@ -150,6 +150,7 @@ test_defaults(void)
 	TAP_OK(c->timeout_request == 10 && c->timeout_idle == 60 &&
 	    c->timeout_handshake == 10, "timeout defaults 10/60/10");
 	TAP_OK(c->max_connections == 1024, "max connections default 1024");
+	TAP_OK(c->max_signatures == 10000, "max signatures default 10000");
 	TAP_OK(c->expiry_warn_days == 30, "expiry warning default 30");
 	TAP_OK(strcmp(c->tls.protocols, "tlsv1.2,tlsv1.3") == 0 &&
 	    c->tls.protocols_mask == TLS_PROTOCOLS_DEFAULT,
@@ -195,6 +196,7 @@ test_full(void)
 	    "timeout idle 120\n"
 	    "timeout handshake 7\n"
 	    "max connections 100000\n"
+	    "max signatures 250\n"
 	    "expiry warning 0\n"
 	    "tls {\n"
 	    "\tcertificate \"/etc/todod/server.crt\"\n"
@@ -217,6 +219,7 @@ test_full(void)
 	TAP_OK(c->timeout_request == 5 && c->timeout_idle == 120 &&
 	    c->timeout_handshake == 7, "timeouts");
 	TAP_OK(c->max_connections == 100000, "max connections");
+	TAP_OK(c->max_signatures == 250, "max signatures");
 	TAP_OK(c->expiry_warn_days == 0, "expiry warning 0");
 	TAP_OK(strcmp(c->tls.cert, "/etc/todod/server.crt") == 0,
 	    "absolute certificate kept");
@@ -466,6 +469,8 @@ test_errors(void)
 		    ":7: max connections 0: out of range (1-100000)" },
 		{ "max connections 100001\n",
 		    ":7: max connections 100001: out of range (1-100000)" },
+		{ "max signatures 0\n",
+		    ":7: max signatures 0: out of range (1-1000000)" },
 		{ "expiry warning 3651\n",
 		    ":7: expiry warning 3651: out of range (0-3650)" },
 		{ "prefork 2\nprefork 3\n",

@@ -23,6 +23,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -36,6 +37,10 @@
 #define WAIT_MS		5000	/* bound on any single reply */
 
 static char	 dir[] = "/tmp/todod-khtest-XXXXXX";
+
+struct kh;
+static int	 reaped(struct kh *, int *);
+static int	 log_has(const char *, const char *);
 
 /*
  * The keyholder beside this test's build: build/regress/test_x runs
@@ -173,7 +178,7 @@ make_keys(void)
 }
 
 static void
-spawn(struct kh *kh, int debug, const char *log)
+spawn_flags(struct kh *kh, const char *flags, const char *log)
 {
 	int		 sv[2], fd;
 
@@ -189,11 +194,17 @@ spawn(struct kh *kh, int debug, const char *log)
 		if (log != NULL && (fd = open(log, O_WRONLY | O_CREAT |
 		    O_APPEND, 0600)) != -1)
 			dup2(fd, STDERR_FILENO);
-		keyholder_exec(debug ? "-dv" : "-v");
+		keyholder_exec(flags);
 		_exit(127);
 	}
 	close(sv[1]);
 	ipc_init(&kh->ipc, sv[0]);
+}
+
+static void
+spawn(struct kh *kh, int debug, const char *log)
+{
+	spawn_flags(kh, debug ? "-dv" : "-v", log);
 }
 
 /* 1: a message, 0: end of file, -1: error or timeout. */
@@ -375,25 +386,91 @@ verify(EVP_PKEY *pub, uint32_t alg, uint32_t md, const uint8_t *msg,
 	return ok;
 }
 
-/* Sign msg (or its digest) through w and verify the answer. */
+/* The signature inputs a TLS server makes, built as libssl does. */
+static const char	 cv_server[] = "TLS 1.3, server CertificateVerify";
+
+static size_t
+in_tls13(uint8_t *p, const char *ctx, size_t hashlen)
+{
+	memset(p, 0x20, 64);
+	memcpy(p + 64, ctx, strlen(ctx) + 1);
+	RAND_bytes(p + 65 + strlen(ctx), hashlen);
+	return 65 + strlen(ctx) + hashlen;
+}
+
+/* Randoms, curve_type, group, point length, point. */
+static size_t
+in_ecdhe(uint8_t *p, uint8_t type, uint16_t group, const uint8_t *pt,
+    size_t ptlen)
+{
+	RAND_bytes(p, 64);
+	p[64] = type;
+	p[65] = group >> 8;
+	p[66] = group & 0xff;
+	p[67] = ptlen;
+	memcpy(p + 68, pt, ptlen);
+	return 68 + ptlen;
+}
+
+/* A real public point of curve ("P-256"), uncompressed. */
+static size_t
+ec_point(const char *curve, uint8_t *out)
+{
+	EVP_PKEY	*k;
+	unsigned char	*pt = NULL;
+	size_t		 n = 0;
+
+	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve)) != NULL &&
+	    (n = EVP_PKEY_get1_encoded_public_key(k, &pt)) > 0)
+		memcpy(out, pt, n);
+	OPENSSL_free(pt);
+	EVP_PKEY_free(k);
+	return n;
+}
+
+/* ServerDHParams with prime p (plen bytes), generator g, Ys. */
+static size_t
+in_dhe(uint8_t *out, const BIGNUM *p, int g, const BIGNUM *ys)
+{
+	size_t	 plen = BN_num_bytes(p), n = 64;
+
+	RAND_bytes(out, 64);
+	out[n++] = plen >> 8;
+	out[n++] = plen & 0xff;
+	BN_bn2bin(p, out + n);
+	n += plen;
+	out[n++] = 0;
+	out[n++] = 1;
+	out[n++] = g;
+	out[n++] = plen >> 8;
+	out[n++] = plen & 0xff;
+	BN_bn2binpad(ys, out + n, plen);
+	return n + plen;
+}
+
+/*
+ * Sign a TLS input of the kind alg and md can sign through w, and verify
+ * it over the message: a TLS 1.3 CertificateVerify input where TLS 1.3
+ * allows alg and md, else TLS 1.2 X25519 params.
+ */
 static int
 sign_verify(struct ipc *w, struct testkey *k, uint32_t alg, uint32_t md)
 {
 	static uint32_t	 reqid = 100;
-	uint8_t		 msg[200], dgst[64], sig[PROTO_SIGN_MAX_SIG];
-	unsigned int	 dlen = 0;
-	size_t		 siglen = sizeof(sig);
+	uint8_t		 msg[300], sig[PROTO_SIGN_MAX_SIG], pt[32];
+	size_t		 siglen = sizeof(sig), n;
 	uint32_t	 status;
 
-	RAND_bytes(msg, sizeof(msg));
-	if (alg != SIGN_ED25519 &&
-	    EVP_Digest(msg, sizeof(msg), dgst, &dlen, md_of(md), NULL) != 1)
-		return 0;
-	if (sign(w, ++reqid, k->keyid, alg, md, alg == SIGN_ED25519 ? msg :
-	    dgst, alg == SIGN_ED25519 ? sizeof(msg) : dlen, sig, &siglen,
+	RAND_bytes(pt, sizeof(pt));
+	if (alg == SIGN_ED25519 || (alg != SIGN_RSA_PKCS1 &&
+	    md >= SIGN_MD_SHA256))
+		n = in_tls13(msg, cv_server, reqid % 2 ? 32 : 48);
+	else
+		n = in_ecdhe(msg, 3, 29, pt, sizeof(pt));
+	if (sign(w, ++reqid, k->keyid, alg, md, msg, n, sig, &siglen,
 	    &status) != 1 || status != 0 || siglen == 0)
 		return 0;
-	return verify(k->pub, alg, md, msg, sizeof(msg), sig, siglen);
+	return verify(k->pub, alg, md, msg, n, sig, siglen);
 }
 
 static int
@@ -483,11 +560,12 @@ test_sign_all(struct ipc *w1, struct ipc *w2)
 static void
 test_unknown_key(struct ipc *w)
 {
-	uint8_t		 dgst[32] = { 1 }, sig[PROTO_SIGN_MAX_SIG];
-	size_t		 siglen = sizeof(sig);
+	uint8_t		 in[200], sig[PROTO_SIGN_MAX_SIG];
+	size_t		 siglen = sizeof(sig), n;
 	uint32_t	 status = 0;
 
-	TAP_OK(sign(w, 7, 999, SIGN_ECDSA, SIGN_MD_SHA256, dgst, 32, sig,
+	n = in_tls13(in, cv_server, 32);
+	TAP_OK(sign(w, 7, 999, SIGN_ECDSA, SIGN_MD_SHA256, in, n, sig,
 	    &siglen, &status) == 1 && status != 0 && siglen == 0,
 	    "unknown key id: status %u, no signature", status);
 	TAP_OK(sign_verify(w, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
@@ -600,20 +678,257 @@ test_malformed(struct kh *kh, struct ipc *good)
 	ipc_clear(&w);
 }
 
+/*
+ * Every shape the keyholder accepts, signed and verified over the input,
+ * and every near miss refused, each on a fresh channel that must then be
+ * closed: a compromised worker gets nothing and loses its channel.
+ */
+enum shape {
+	S_CV32, S_CV48, S_CV_CLIENT, S_CV_HASH20, S_CV_HASH64, S_CV_SPACE,
+	S_X25519, S_P256, S_P384, S_P521, S_X448, S_EXPLICIT, S_COMPRESSED,
+	S_OFFCURVE, S_P256_SHORT, S_TRAILING, S_DHE2048, S_DHE_ODDPRIME,
+	S_DHE_G5, S_DHE_YS_P, S_DIGEST, S_RANDOM, S_TBSCERT
+};
+
+static size_t
+make_shape(enum shape sh, uint8_t *in)
+{
+	static const uint8_t	 tbs[] = { 0x30, 0x82, 0x01, 0x0a, 0xa0, 0x03,
+	    0x02, 0x01, 0x02, 0x02, 0x01, 0x01 };
+	uint8_t			 pt[160];
+	BIGNUM			*p = NULL, *ys = NULL;
+	size_t			 n = 0;
+
+	switch (sh) {
+	case S_CV32:
+	case S_CV48:
+		return in_tls13(in, cv_server, sh == S_CV32 ? 32 : 48);
+	case S_CV_CLIENT:
+		return in_tls13(in, "TLS 1.3, client CertificateVerify", 32);
+	case S_CV_HASH20:
+	case S_CV_HASH64:
+		return in_tls13(in, cv_server, sh == S_CV_HASH20 ? 20 : 64);
+	case S_CV_SPACE:
+		n = in_tls13(in, cv_server, 32);
+		in[10] = 0x21;
+		return n;
+	case S_X25519:
+	case S_X448:
+		RAND_bytes(pt, 56);
+		return in_ecdhe(in, 3, sh == S_X25519 ? 29 : 30, pt,
+		    sh == S_X25519 ? 32 : 56);
+	case S_P256:
+	case S_EXPLICIT:
+	case S_OFFCURVE:
+	case S_TRAILING:
+		n = ec_point("P-256", pt);
+		if (sh == S_OFFCURVE)
+			pt[n - 1] ^= 1;
+		n = in_ecdhe(in, sh == S_EXPLICIT ? 1 : 3, 23, pt, n);
+		if (sh == S_TRAILING)
+			in[n++] = 0;
+		return n;
+	case S_COMPRESSED:
+		n = ec_point("P-256", pt);
+		pt[0] = 2 + (pt[64] & 1);
+		return in_ecdhe(in, 3, 23, pt, 33);
+	case S_P256_SHORT:
+		n = ec_point("P-256", pt);
+		return in_ecdhe(in, 3, 23, pt + 1, 64);
+	case S_P384:
+		n = ec_point("P-384", pt);
+		return in_ecdhe(in, 3, 24, pt, n);
+	case S_P521:
+		n = ec_point("P-521", pt);
+		return in_ecdhe(in, 3, 25, pt, n);
+	case S_DHE2048:
+	case S_DHE_ODDPRIME:
+	case S_DHE_G5:
+	case S_DHE_YS_P:
+		p = BN_get_rfc3526_prime_2048(NULL);
+		ys = BN_new();
+		if (sh == S_DHE_ODDPRIME)
+			BN_sub_word(p, 2);
+		if (sh == S_DHE_YS_P)
+			BN_copy(ys, p);
+		else
+			BN_rand_range(ys, p);
+		n = in_dhe(in, p, sh == S_DHE_G5 ? 5 : 2, ys);
+		break;
+	case S_DIGEST:
+		RAND_bytes(in, 32);
+		return 32;
+	case S_RANDOM:
+		RAND_bytes(in, 200);
+		return 200;
+	case S_TBSCERT:
+		memcpy(in, tbs, sizeof(tbs));
+		RAND_bytes(in + sizeof(tbs), 266 - sizeof(tbs));
+		return 266;
+	}
+	BN_free(p);
+	BN_free(ys);
+	return n;
+}
+
+static void
+test_shapes(struct kh *kh, struct ipc *good)
+{
+	static const struct {
+		enum shape	 sh;
+		int		 key;	/* index in keys[] */
+		uint32_t	 alg, md;
+		int		 ok;
+		const char	*what;
+	} c[] = {
+		{ S_CV32, 2, SIGN_ECDSA, SIGN_MD_SHA256, 1,
+		    "TLS 1.3 CertificateVerify, SHA-256 transcript, ECDSA" },
+		{ S_CV48, 2, SIGN_ECDSA, SIGN_MD_SHA256, 1,
+		    "TLS 1.3 CertificateVerify, SHA-384 transcript, "
+		    "ECDSA-SHA256" },
+		{ S_CV48, 1, SIGN_RSA_PSS, SIGN_MD_SHA384, 1,
+		    "TLS 1.3 CertificateVerify, RSA-PSS" },
+		{ S_CV32, 4, SIGN_ED25519, SIGN_MD_NONE, 1,
+		    "TLS 1.3 CertificateVerify, Ed25519" },
+		{ S_X25519, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 1,
+		    "TLS 1.2 ECDHE X25519, RSA PKCS#1" },
+		{ S_P256, 3, SIGN_ECDSA, SIGN_MD_SHA384, 1,
+		    "TLS 1.2 ECDHE P-256, ECDSA P-384" },
+		{ S_P384, 0, SIGN_RSA_PSS, SIGN_MD_SHA256, 1,
+		    "TLS 1.2 ECDHE P-384, RSA-PSS" },
+		{ S_X25519, 4, SIGN_ED25519, SIGN_MD_NONE, 1,
+		    "TLS 1.2 ECDHE X25519, Ed25519" },
+		{ S_DHE2048, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 1,
+		    "TLS 1.2 DHE, RFC 3526 2048-bit prime, RSA PKCS#1" },
+		{ S_DIGEST, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "a bare SHA-256 digest (the old protocol)" },
+		{ S_RANDOM, 0, SIGN_RSA_PSS, SIGN_MD_SHA256, 0,
+		    "200 arbitrary bytes" },
+		{ S_TBSCERT, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
+		    "a TBSCertificate" },
+		{ S_RANDOM, 4, SIGN_ED25519, SIGN_MD_NONE, 0,
+		    "arbitrary bytes for Ed25519" },
+		{ S_CV_CLIENT, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.3 client CertificateVerify" },
+		{ S_CV_HASH20, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.3 CertificateVerify with a 20-byte hash" },
+		{ S_CV_HASH64, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.3 CertificateVerify with a 64-byte hash" },
+		{ S_CV_SPACE, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.3 CertificateVerify with a wrong pad byte" },
+		{ S_CV32, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
+		    "TLS 1.3 CertificateVerify with RSA PKCS#1" },
+		{ S_CV32, 2, SIGN_ECDSA, SIGN_MD_SHA1, 0,
+		    "TLS 1.3 CertificateVerify with SHA-1" },
+		{ S_P521, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE P-521 (not configured)" },
+		{ S_X448, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE X448 (not configured)" },
+		{ S_EXPLICIT, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 explicit-curve params" },
+		{ S_COMPRESSED, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE P-256, compressed point" },
+		{ S_P256_SHORT, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE P-256, 64-byte point" },
+		{ S_OFFCURVE, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE P-256, point not on the curve" },
+		{ S_TRAILING, 2, SIGN_ECDSA, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 ECDHE P-256, a byte after the point" },
+		{ S_DHE_ODDPRIME, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 DHE, another prime" },
+		{ S_DHE_G5, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 DHE, generator 5" },
+		{ S_DHE_YS_P, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
+		    "TLS 1.2 DHE, Ys equal to p" },
+	};
+	uint8_t		 in[PROTO_SIGN_MAX_INPUT], sig[PROTO_SIGN_MAX_SIG];
+	struct ipc	 w;
+	size_t		 i, n, siglen;
+	uint32_t	 status, id = 200;
+	int		 r;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		n = make_shape(c[i].sh, in);
+		siglen = sizeof(sig);
+		if (c[i].ok) {
+			r = sign(good, 300 + i, keys[c[i].key].keyid, c[i].alg,
+			    c[i].md, in, n, sig, &siglen, &status);
+			TAP_OK(r == 1 && status == 0 && verify(keys[c[i].key].pub,
+			    c[i].alg, c[i].md, in, n, sig, siglen),
+			    "accepted: %s (%zu bytes), signature verifies",
+			    c[i].what, n);
+			continue;
+		}
+		if (add_worker(kh, ++id, &w) == -1) {
+			TAP_OK(0, "worker channel for %s", c[i].what);
+			continue;
+		}
+		r = sign(&w, 300 + i, keys[c[i].key].keyid, c[i].alg, c[i].md,
+		    in, n, sig, &siglen, &status);
+		TAP_OK(r == 0 && sign_verify(good, &keys[0], SIGN_RSA_PSS,
+		    SIGN_MD_SHA256), "refused: %s: no signature, channel "
+		    "closed, other channel still signs", c[i].what);
+		ipc_clear(&w);
+	}
+}
+
+/* A keyholder started with -s 5: the sixth signature in a second fails. */
+static void
+test_rate(void)
+{
+	struct kh	 kh;
+	struct ipc	 w;
+	uint8_t		 in[200], sig[PROTO_SIGN_MAX_SIG], buf[4096];
+	size_t		 n, siglen, blen = sizeof(buf);
+	uint32_t	 status, refused = 0, signed_ = 0;
+	int		 i;
+
+	spawn_flags(&kh, "-ds5", path("khrate.log"));
+	if (load_key(&kh, 3, path("p256.key"), buf, &blen) !=
+	    IMSG_KH_KEY_OK || add_worker(&kh, 1, &w) == -1) {
+		TAP_OK(0, "rate-limited keyholder set up");
+		return;
+	}
+	/* At most two seconds' worth can pass in 8 quick requests. */
+	for (i = 0; i < 8; i++) {
+		n = in_tls13(in, cv_server, 32);
+		siglen = sizeof(sig);
+		if (sign(&w, i + 1, 3, SIGN_ECDSA, SIGN_MD_SHA256, in, n, sig,
+		    &siglen, &status) != 1)
+			break;
+		if (status == 0)
+			signed_++;
+		else if (status == 3 && siglen == 0)
+			refused++;
+	}
+	TAP_OK(i == 8 && signed_ >= 5 && signed_ <= 10 && refused > 0 &&
+	    signed_ + refused == 8, "max signatures 5: %u signed, %u refused "
+	    "with a status, the channel kept", signed_, refused);
+	usleep(1100 * 1000);
+	TAP_OK(sign_verify(&w, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
+	    "the next second signs again");
+	TAP_OK(log_has(path("khrate.log"), "worker 1: over 5 signatures a "
+	    "second"), "the refusal is logged once with the worker id");
+	ipc_clear(&w);
+	ipc_clear(&kh.ipc);
+	reaped(&kh, (int *)&status);
+}
+
 static void
 test_drop_replace(struct kh *kh, struct ipc *w)
 {
-	uint8_t		 dgst[32] = { 2 }, sig[PROTO_SIGN_MAX_SIG];
+	uint8_t		 dgst[200], sig[PROTO_SIGN_MAX_SIG];
 	uint8_t		 buf[4096];
-	size_t		 siglen = sizeof(sig), n = sizeof(buf);
+	size_t		 siglen = sizeof(sig), n = sizeof(buf), dn;
 	uint32_t	 status = 0, keyid = 3;
 	struct testkey	 k;
 
+	dn = in_tls13(dgst, cv_server, 32);
 	/* A failing KH_KEY is a barrier: the drop before it is done. */
 	TAP_OK(send_msg(&kh->ipc, IMSG_KH_KEY_DROP, -1, &keyid,
 	    sizeof(keyid)) == 0 && load_key(kh, 99, path("empty.key"), buf,
 	    &n) == IMSG_KH_KEY_FAIL && sign(w, 8, 3, SIGN_ECDSA, SIGN_MD_SHA256,
-	    dgst, 32, sig, &siglen, &status) == 1 && status != 0,
+	    dgst, dn, sig, &siglen, &status) == 1 && status != 0,
 	    "KH_KEY_DROP: the key no longer signs");
 	/* Key id 3 now holds the P-384 key, key id 4 the RSA one. */
 	n = sizeof(buf);
@@ -767,6 +1082,7 @@ main(int argc, char *argv[])
 	    "two worker channels handed over");
 	test_sign_all(&w1, &w2);
 	test_unknown_key(&w2);
+	test_shapes(&kh, &w1);
 	test_malformed(&kh, &w1);
 	TAP_OK(log_has(path("kh.log"), "worker 11: channel dropped: "
 	    "malformed sign request"), "the drop is logged with the worker id");
@@ -778,6 +1094,7 @@ main(int argc, char *argv[])
 	ipc_clear(&kh.ipc);
 	TAP_OK(reaped(&kh, &status), "keyholder exits after the parent");
 	test_lifecycle();
+	test_rate();
 	if (getenv("TODOD_KEEP") == NULL)
 		run("rm -rf %s", dir);
 	return tap_done();
