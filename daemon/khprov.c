@@ -819,8 +819,9 @@ khp_teardown(void *provctx)
 {
 	struct khprov	*kp = provctx;
 
+	/* The last use of the context: OpenSSL may tear down after exit. */
 	OSSL_LIB_CTX_free(kp->corectx);
-	kp->corectx = NULL;
+	free(kp);
 }
 
 static const OSSL_DISPATCH khp_provider[] = {
@@ -849,17 +850,19 @@ static void
 khp_unload(void)
 {
 	struct khprov	*kp = khp_self;
+	OSSL_PROVIDER	*prov[2];
 	size_t		 i;
 
 	if (kp == NULL)
 		return;
 	for (i = 0; i < KHP_NMDS; i++)
 		EVP_MD_free(kp->md[i]);
-	for (i = 2; i-- > 0;)
-		OSSL_PROVIDER_unload(kp->prov[i]);
 	ipc_clear(&kp->ipc);
-	free(kp);
 	khp_self = NULL;
+	/* khp_teardown() frees kp, now or when the last key is gone. */
+	memcpy(prov, kp->prov, sizeof(prov));
+	for (i = 2; i-- > 0;)
+		OSSL_PROVIDER_unload(prov[i]);
 }
 
 /*
