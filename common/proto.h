@@ -151,8 +151,8 @@ enum proto_sign_md {
 	SIGN_MD_SHA512
 };
 
-#define PROTO_SIGN_MAX_INPUT	1152	/* DHE-4096 params: 1095 bytes */
-#define PROTO_SIGN_RATE		10000	/* per worker and second, default */
+#define PROTO_SIGN_MAX_INPUT	1152	/* DHE-4096 params: 1095 */
+#define PROTO_SIGN_RATE		10000	/* a worker's per second */
 
 /*
  * The ECDHE groups the workers offer, in libtls' syntax: the keyholder

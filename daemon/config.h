@@ -57,7 +57,7 @@ struct config {
 	int			 timeout_idle;		/* default 60 */
 	int			 timeout_handshake;	/* default 10 */
 	int			 max_connections;	/* per worker, 1024 */
-	int			 max_signatures;	/* per worker, second */
+	int			 max_signatures;	/* a second */
 	int			 expiry_warn_days;	/* default 30 */
 	struct config_tls	 tls;
 	struct authz_rules	 rules;

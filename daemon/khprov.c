@@ -572,7 +572,8 @@ khp_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 	rsa = ctx->key != NULL && ctx->key->type == KHP_RSA;
 	if ((p = OSSL_PARAM_locate_const(params,
 	    OSSL_SIGNATURE_PARAM_DIGEST)) != NULL && (ctx->key == NULL ||
-	    ctx->key->type == KHP_ED25519 || !khp_param_md(ctx->kp, p, &ctx->md)))
+	    ctx->key->type == KHP_ED25519 ||
+	    !khp_param_md(ctx->kp, p, &ctx->md)))
 		return 0;
 	if ((p = OSSL_PARAM_locate_const(params,
 	    OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL && (!rsa ||

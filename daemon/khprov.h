@@ -3,12 +3,12 @@
  * turns a key reference (common/keyref.h) into a key whose public half is
  * real and whose signatures are made by todod-keyholder: every signature
  * operation sends {key id, algorithm, digest name, input to be signed}
- * over the keyholder channel and waits, bounded, for the answer.  libtls has no asynchronous
- * signing, so the worker blocks for that round trip.
+ * over the keyholder channel and waits, bounded, for the answer.  libtls
+ * has no asynchronous signing, so the worker blocks for that round trip.
  *
- * Use: kp = khprov_init() once before tls_init(); hand the reference PEM to
- * tls_config_set_keypair_mem() as the key (with the real certificate),
- * and never call tls_config_skip_private_key_check().
+ * Use: kp = khprov_init() once before tls_init(); hand the reference PEM
+ * to tls_config_set_keypair_mem() as the key (with the real
+ * certificate), and never call tls_config_skip_private_key_check().
  *
  * Not thread-safe: one channel and one request at a time, as a worker
  * process has.

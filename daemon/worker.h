@@ -122,7 +122,7 @@ struct worker {
 	struct wconf		*pending;	/* transaction in progress */
 	struct wconf		*conf;		/* in use */
 	struct tlsgen		*tls;		/* for new connections */
-	struct khprov		*khprov;	/* signs through the keyholder */
+	struct khprov		*khprov;	/* keyholder signatures */
 
 	struct conns		 conns;
 	int			 nconns;
@@ -171,8 +171,8 @@ void	api_cache_ready(struct conn *);
 void	api_metrics_reply(struct conn *, struct ipc_msg *);
 
 /* tlsconf.c */
-struct tlsgen	*tlsgen_new(struct wconf *, struct khprov *, uint64_t, char *,
-		    size_t);
+struct tlsgen	*tlsgen_new(struct wconf *, struct khprov *, uint64_t,
+		    char *, size_t);
 void		 tlsgen_unref(struct tlsgen *);
 int		 tlsgen_add_ticket(struct tlsgen *,
 		    const struct proto_ticket_key *);

@@ -46,7 +46,7 @@ struct kh_worker {
 struct keyholder {
 	struct ipc		 parent;
 	struct kh_keytab	 keys;
-	uint32_t		 rate;		/* per worker and second */
+	uint32_t		 rate;		/* a worker's per second */
 	struct kh_worker	*workers[KH_MAX_WORKERS];
 	size_t			 nworkers;
 };

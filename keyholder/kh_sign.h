@@ -21,12 +21,12 @@
 #define KH_STATUS_OK		0
 #define KH_STATUS_NOKEY		1	/* key id unknown (dropped, reloaded) */
 #define KH_STATUS_FAILED	2	/* the signature itself failed */
-#define KH_STATUS_RATE		3	/* over the worker's signature rate */
+#define KH_STATUS_RATE		3	/* over the worker's rate */
 
 /* kh_handle() */
 #define KH_REQ_OK		0
 #define KH_REQ_MALFORMED	(-1)	/* header, sizes, algorithm, key */
-#define KH_REQ_REFUSED		(-2)	/* not a TLS handshake input */
+#define KH_REQ_REFUSED		(-2)	/* not a TLS handshake's */
 
 enum kh_keytype {
 	KH_KEY_RSA = 1,

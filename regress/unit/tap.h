@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int	tap_n, tap_failed;
 
@@ -22,6 +23,22 @@ static int	tap_n, tap_failed;
 	printf("\n");							\
 	fflush(stdout);							\
 } while (0)
+
+/* Whether a line of file (a log, a client's output) contains needle. */
+static inline int
+tap_file_has(const char *file, const char *needle)
+{
+	char	 line[1024];
+	FILE	*fp;
+	int	 found = 0;
+
+	if ((fp = fopen(file, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(fp);
+	return found;
+}
 
 static inline int
 tap_done(void)

@@ -40,7 +40,6 @@ static char	 dir[] = "/tmp/todod-khtest-XXXXXX";
 
 struct kh;
 static int	 reaped(struct kh *, int *);
-static int	 log_has(const char *, const char *);
 
 /*
  * The keyholder beside this test's build: build/regress/test_x runs
@@ -907,8 +906,8 @@ test_rate(void)
 	usleep(1100 * 1000);
 	TAP_OK(sign_verify(&w, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
 	    "the next second signs again");
-	TAP_OK(log_has(path("khrate.log"), "worker 1: over 5 signatures a "
-	    "second"), "the refusal is logged once with the worker id");
+	TAP_OK(tap_file_has(path("khrate.log"), "worker 1: over 5 "
+	    "signatures a second"), "the refusal is logged once with the worker id");
 	ipc_clear(&w);
 	ipc_clear(&kh.ipc);
 	reaped(&kh, (int *)&status);
@@ -1035,21 +1034,6 @@ test_lifecycle(void)
 	}
 }
 
-static int
-log_has(const char *file, const char *needle)
-{
-	char	 line[1024];
-	FILE	*fp;
-	int	 found = 0;
-
-	if ((fp = fopen(file, "r")) == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(fp);
-	return found;
-}
-
 /* ASan's exit-time leak check cannot run under the seccomp filter. */
 static void
 sanitizer_env(void)
@@ -1084,9 +1068,9 @@ main(int argc, char *argv[])
 	test_unknown_key(&w2);
 	test_shapes(&kh, &w1);
 	test_malformed(&kh, &w1);
-	TAP_OK(log_has(path("kh.log"), "worker 11: channel dropped: "
+	TAP_OK(tap_file_has(path("kh.log"), "worker 11: channel dropped: "
 	    "malformed sign request"), "the drop is logged with the worker id");
-	TAP_OK(log_has(path("kh.log"), "worker 24: channel dropped: "
+	TAP_OK(tap_file_has(path("kh.log"), "worker 24: channel dropped: "
 	    "unexpected message"), "a wrong message type is logged");
 	test_drop_replace(&kh, &w2);
 	ipc_clear(&w1);

@@ -1028,21 +1028,6 @@ test_handshakes(void)
 	}
 }
 
-static int
-file_has(const char *file, const char *needle)
-{
-	char	 line[1024];
-	FILE	*fp;
-	int	 found = 0;
-
-	if ((fp = fopen(file, "r")) == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(fp);
-	return found;
-}
-
 /*
  * openssl s_client, and the signature inputs of the other key exchanges
  * and suites: DHE, each ECDHE group, a SHA-384 transcript signed with
@@ -1101,7 +1086,7 @@ test_s_client(void)
 		ok = handshake(&srv, 0, NULL, cmd, &res, vers, sizeof(vers),
 		    err, sizeof(err));
 		TAP_OK(ok && strcmp(vers, c[i].vname) == 0 &&
-		    file_has(path("s_client.out"), c[i].expect),
+		    tap_file_has(path("s_client.out"), c[i].expect),
 		    "openssl s_client %s against %s: %s, \"%s\" (server: %s)",
 		    c[i].opts, keys[c[i].key].name, vers, c[i].expect, err);
 		server_free(&srv);
