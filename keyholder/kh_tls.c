@@ -29,15 +29,15 @@
 #include "kh_tls.h"
 
 #define KH_TLS13_CONTEXT	"TLS 1.3, server CertificateVerify"
-#define KH_ECDHE_HDR		4	/* curve_type, group, point length */
+#define KH_ECDHE_HDR		4	/* type, group, point length */
 #define KH_DH_NPRIMES		3
 
 /* The groups libssl may choose for ECDHE, with their point sizes. */
 static struct kh_group {
-	const char	*name;		/* as in tls_config_set_ecdhecurves */
+	const char	*name;		/* as libtls names it */
 	uint16_t	 id;		/* TLS NamedGroup */
 	uint8_t		 pointlen;
-	int		 nid;		/* NID_undef: any bytes are a point */
+	int		 nid;		/* NID_undef: any bytes */
 	int		 allowed;
 	EC_GROUP	*group;
 } kh_groups[] = {
@@ -111,8 +111,10 @@ kh_tls_init(const char *groups)
 			r = -1;
 	if (kh_primes[0].p == NULL && (kh_tls_prime(&kh_primes[0],
 	    BN_get_rfc3526_prime_2048(NULL)) == -1 ||
-	    kh_tls_prime(&kh_primes[1], BN_get_rfc3526_prime_3072(NULL)) == -1 ||
-	    kh_tls_prime(&kh_primes[2], BN_get_rfc3526_prime_4096(NULL)) == -1))
+	    kh_tls_prime(&kh_primes[1],
+	    BN_get_rfc3526_prime_3072(NULL)) == -1 ||
+	    kh_tls_prime(&kh_primes[2],
+	    BN_get_rfc3526_prime_4096(NULL)) == -1))
 		r = -1;
 	ERR_clear_error();
 	return r;

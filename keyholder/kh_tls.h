@@ -18,7 +18,7 @@ enum kh_tls_shape {
 	KH_TLS12_DHE		/* TLS 1.2 ServerKeyExchange, DHE */
 };
 
-#define KH_TLS_RANDOMS		64	/* client_random || server_random */
+#define KH_TLS_RANDOMS		64	/* client and server random */
 #define KH_TLS13_PREFIX		(64 + 33 + 1)
 
 int			 kh_tls_init(const char *);

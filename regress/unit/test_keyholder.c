@@ -692,8 +692,8 @@ enum shape {
 static size_t
 make_shape(enum shape sh, uint8_t *in)
 {
-	static const uint8_t	 tbs[] = { 0x30, 0x82, 0x01, 0x0a, 0xa0, 0x03,
-	    0x02, 0x01, 0x02, 0x02, 0x01, 0x01 };
+	static const uint8_t	 tbs[] = { 0x30, 0x82, 0x01, 0x0a, 0xa0,
+	    0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01 };
 	uint8_t			 pt[160];
 	BIGNUM			*p = NULL, *ys = NULL;
 	size_t			 n = 0;
@@ -840,7 +840,8 @@ test_shapes(struct kh *kh, struct ipc *good)
 		{ S_DHE_YS_P, 0, SIGN_RSA_PKCS1, SIGN_MD_SHA256, 0,
 		    "TLS 1.2 DHE, Ys equal to p" },
 	};
-	uint8_t		 in[PROTO_SIGN_MAX_INPUT], sig[PROTO_SIGN_MAX_SIG];
+	uint8_t		 in[PROTO_SIGN_MAX_INPUT];
+	uint8_t		 sig[PROTO_SIGN_MAX_SIG];
 	struct ipc	 w;
 	size_t		 i, n, siglen;
 	uint32_t	 status, id = 200;
@@ -852,8 +853,9 @@ test_shapes(struct kh *kh, struct ipc *good)
 		if (c[i].ok) {
 			r = sign(good, 300 + i, keys[c[i].key].keyid, c[i].alg,
 			    c[i].md, in, n, sig, &siglen, &status);
-			TAP_OK(r == 1 && status == 0 && verify(keys[c[i].key].pub,
-			    c[i].alg, c[i].md, in, n, sig, siglen),
+			TAP_OK(r == 1 && status == 0 &&
+			    verify(keys[c[i].key].pub, c[i].alg, c[i].md, in,
+			    n, sig, siglen),
 			    "accepted: %s (%zu bytes), signature verifies",
 			    c[i].what, n);
 			continue;
@@ -907,7 +909,8 @@ test_rate(void)
 	TAP_OK(sign_verify(&w, &keys[2], SIGN_ECDSA, SIGN_MD_SHA256),
 	    "the next second signs again");
 	TAP_OK(tap_file_has(path("khrate.log"), "worker 1: over 5 "
-	    "signatures a second"), "the refusal is logged once with the worker id");
+	    "signatures a second"),
+	    "the refusal is logged once with the worker id");
 	ipc_clear(&w);
 	ipc_clear(&kh.ipc);
 	reaped(&kh, (int *)&status);
