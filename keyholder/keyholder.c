@@ -46,7 +46,7 @@ struct kh_worker {
 struct keyholder {
 	struct ipc		 parent;
 	struct kh_keytab	 keys;
-	uint32_t		 rate;	/* a worker's signatures a second */
+	uint32_t		 rate;	/* signatures a worker, a second */
 	struct kh_worker	*workers[KH_MAX_WORKERS];
 	size_t			 nworkers;
 };
