@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,10 +346,28 @@ privdrop_nofile(int nofile)
  * it), and the only regular file they may write is a redirected stderr in
  * the foreground, where SIGXFSZ would kill them for logging.
  */
+/*
+ * The kernel clears the parent-death signal whenever a process changes its
+ * credentials, so the one the parent armed before execve is gone after the
+ * drop: arm it again.  A parent that died in between would go unnoticed
+ * (the signal is only sent on a death after arming), hence the check that
+ * the parent is still the one we started with.
+ */
+static void
+privdrop_pdeathsig(pid_t ppid)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		fatal("%s: PR_SET_PDEATHSIG", __func__);
+	if (getppid() != ppid)
+		fatalx("%s: the parent (pid %ld) has exited", __func__,
+		    (long)ppid);
+}
+
 void
 privdrop_child(const char *dir, uid_t uid, gid_t gid, int nofile)
 {
 	int	 relaxed = privdrop_relaxed();
+	pid_t	 ppid = getppid();
 
 	if (geteuid() == 0) {
 		if (uid == 0 || gid == 0)
@@ -380,6 +399,7 @@ privdrop_child(const char *dir, uid_t uid, gid_t gid, int nofile)
 		privdrop_nofile(nofile);
 	}
 	privdrop_caps_clear();
+	privdrop_pdeathsig(ppid);
 
 	privdrop_setlimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
 	/*

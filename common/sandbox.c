@@ -8,7 +8,12 @@
  * socket dies on the spot, and the parent restarts it.  Arguments are
  * checked where that is cheap and means something: fcntl and futex only
  * with the commands used, mmap never with PROT_EXEC, shutdown only
- * SHUT_WR, fstatat only as fstat.  (The worker names its peers with
+ * SHUT_WR.  fstat is the fstat system call alone (sandbox_fstat()):
+ * newfstatat, which glibc's fstat() and stat() both use, is denied with
+ * EACCES, because a filter sees only its flags, not its path, and the
+ * kernel ignores AT_EMPTY_PATH when a path is given.  EACCES rather than a
+ * kill: stdio probes a stream with fstat() before its first buffered write
+ * and copes with a failure.  (The worker names its peers with
  * NI_NUMERICSCOPE: without it glibc's getnameinfo() opens a socket to
  * name a link-local peer's interface.)
  *
@@ -38,6 +43,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <linux/futex.h>
 
@@ -84,9 +91,6 @@ struct sandbox_rule {
 /* Allowed when argument n has none of the bits m. */
 #define ALLOW_NOBITS(s, n, m)						\
 	{ SCMP_SYS(s), #s, SCMP_ACT_ALLOW, n, SCMP_CMP_MASKED_EQ, m, 0 }
-/* Allowed when argument n has all of the bits m. */
-#define ALLOW_BITS(s, n, m)						\
-	{ SCMP_SYS(s), #s, SCMP_ACT_ALLOW, n, SCMP_CMP_MASKED_EQ, m, m }
 /* Fails with errno e instead of killing. */
 #define DENY(s, e)							\
 	{ SCMP_SYS(s), #s, SCMP_ACT_ERRNO(e), -1, 0, 0, 0 }
@@ -116,7 +120,8 @@ static const struct sandbox_rule sandbox_worker[] = {
 	ALLOW_NOBITS(mmap, 2, PROT_EXEC),	/* also shm_map() */
 	ALLOW(mremap),
 	ALLOW(munmap),
-	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* fstat() */
+	ALLOW(fstat),			/* shm_map(), sandbox_fstat() */
+	DENY(newfstatat, EACCES),	/* stat(), glibc's fstat() */
 	ALLOW(poll),			/* keyholder replies, with a timeout */
 	ALLOW(ppoll),			/* poll on arm64 */
 	ALLOW(read),
@@ -146,7 +151,8 @@ static const struct sandbox_rule sandbox_keyholder[] = {
 	ALLOW_NOBITS(mmap, 2, PROT_EXEC),
 	ALLOW(mremap),
 	ALLOW(munmap),
-	ALLOW_BITS(newfstatat, 3, AT_EMPTY_PATH),	/* fstat() */
+	ALLOW(fstat),			/* sandbox_fstat() */
+	DENY(newfstatat, EACCES),	/* stat(), glibc's fstat() */
 	ALLOW(poll),
 	ALLOW(ppoll),			/* poll on arm64 */
 	ALLOW(read),
@@ -360,4 +366,10 @@ sandbox_child(enum sandbox_role role)
 	seccomp_release(ctx);
 	log_debug("sandbox: %s filter installed, %d rules, %s by default",
 	    name, count, SANDBOX_DEFAULT == SCMP_ACT_TRAP ? "trap" : "kill");
+}
+
+int
+sandbox_fstat(int fd, struct stat *st)
+{
+	return syscall(SYS_fstat, fd, st);
 }

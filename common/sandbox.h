@@ -9,6 +9,7 @@
 #define TODOD_SANDBOX_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 enum sandbox_role {
 	SANDBOX_WORKER,
@@ -42,5 +43,12 @@ void	privdrop_child(const char *, uid_t, gid_t, int);
  * made with -DTODOD_SANDBOX_RELAXED (the sanitizer build).
  */
 void	sandbox_child(enum sandbox_role);
+
+/*
+ * fstat(2) as the filters allow it: the fstat system call itself.  glibc's
+ * fstat() is newfstatat(fd, "", st, AT_EMPTY_PATH), and a filter cannot
+ * tell that from a lookup of a path, so newfstatat is denied.
+ */
+int	sandbox_fstat(int, struct stat *);
 
 #endif

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox.h"
 #include "shm.h"
 
 /*
@@ -40,7 +41,7 @@ shm_map(int fd, size_t size, int writable)
 	struct stat	 st;
 	void		*p;
 
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size != size) {
+	if (sandbox_fstat(fd, &st) == -1 || (size_t)st.st_size != size) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -452,6 +452,7 @@ main(int argc, char *argv[], char *envp[])
 		keyholder_usage();
 	closefrom(PROTO_CHANNEL_FD + 1);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* the parent decides when we exit */
 
 	/* Never syslog directly: the parent owns that connection. */
 	log_init(1, verbose);

@@ -23,6 +23,7 @@
 #include <sys/ptrace.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -794,7 +795,48 @@ run_status(struct probe *p)
 	return 0;
 }
 
+/* Allowed: fstat of a descriptor, as sandbox_fstat() makes it. */
+static int
+run_fstat(struct probe *p)
+{
+	struct stat	 st;
+
+	if (sandbox_fstat(p->fd[0], &st) == -1 || !S_ISSOCK(st.st_mode))
+		probe_fail("fstat: %s", strerror(errno));
+	return 0;
+}
+
 /* Forbidden: each of these must kill (or, where listed, fail cleanly). */
+static int
+run_stat_path(struct probe *p)
+{
+	struct stat	 st;
+
+	return probe_forbidden("stat", stat("/etc/shadow", &st));
+}
+
+/*
+ * The call the old rule let through: a path with AT_EMPTY_PATH, which the
+ * kernel ignores when the path is not empty.
+ */
+static int
+run_fstatat_path(struct probe *p)
+{
+	struct stat	 st;
+
+	return probe_forbidden("newfstatat AT_EMPTY_PATH", syscall(
+	    SYS_newfstatat, AT_FDCWD, "/etc/shadow", &st, AT_EMPTY_PATH));
+}
+
+/* glibc's fstat(): newfstatat(fd, "", st, AT_EMPTY_PATH), denied too. */
+static int
+run_fstat_libc(struct probe *p)
+{
+	struct stat	 st;
+
+	return probe_forbidden("fstat()", fstat(p->fd[0], &st));
+}
+
 static int
 run_open(struct probe *p)
 {
@@ -1036,8 +1078,12 @@ static const struct probe_action probe_actions[] = {
 	{ "tls12-rsa",		setup_tls12_rsa, run_tls },
 	{ "keys",		setup_keys,	run_keys },
 	{ "status",		setup_status,	run_status },
+	{ "fstat",		setup_pair,	run_fstat },
 	/* forbidden */
 	{ "send-recv",		setup_pair,	run_send_recv },
+	{ "stat-path",		NULL,		run_stat_path },
+	{ "fstatat-path",	NULL,		run_fstatat_path },
+	{ "fstat-libc",		setup_pair,	run_fstat_libc },
 	{ "open",		NULL,		run_open },
 	{ "open-raw",		NULL,		run_open_raw },
 	{ "execve",		NULL,		run_execve },
