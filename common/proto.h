@@ -100,7 +100,8 @@ enum store_op {
 enum store_status {
 	STORE_OK = 0,
 	STORE_NOTFOUND,
-	STORE_FAILED
+	STORE_FAILED,
+	STORE_UNAVAILABLE	/* the database file is gone: 503 */
 };
 
 /* IMSG_SHM kinds */

@@ -192,7 +192,7 @@ static int
 storemsg_status_ok(uint32_t status)
 {
 	return status == STORE_OK || status == STORE_NOTFOUND ||
-	    status == STORE_FAILED;
+	    status == STORE_FAILED || status == STORE_UNAVAILABLE;
 }
 
 struct ipc_wbuf *

@@ -340,6 +340,10 @@ api_store_reply(struct conn *c, struct ipc_msg *msg)
 		server_respond_error(c, 404, NULL, "no such TODO item");
 		return;
 	}
+	if (rep.status == STORE_UNAVAILABLE) {
+		server_respond_error(c, 503, NULL, "store unavailable");
+		return;
+	}
 	if (rep.status != STORE_OK) {
 		server_respond_error(c, 500, NULL, "store failed");
 		return;

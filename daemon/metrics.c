@@ -9,6 +9,7 @@
 #include "parent.h"
 #include "proto.h"
 #include "shm.h"
+#include "store.h"
 
 /*
  * /metrics in the Prometheus text format.  A worker forwards the request;
@@ -189,6 +190,11 @@ metrics_render(struct parent *p, struct buf *b)
 	    p->commit_count, p->commit_sum_us);
 	metrics_one(b, "todod_store_writes_total", "counter",
 	    "Writes committed to the store.", p->store_writes);
+	metrics_one(b, "todod_store_writes_refused_total", "counter",
+	    "Writes refused because the store failed.", p->store_refused);
+	metrics_one(b, "todod_store_unavailable", "gauge",
+	    "1 when the database file was removed or replaced.",
+	    store_unavailable(p->store));
 	metrics_one(b, "todod_todos", "gauge", "TODO items stored.",
 	    p->state->todo_count);
 	metrics_one(b, "todod_workers", "gauge", "Workers running.", nw);

@@ -480,8 +480,7 @@ parent_exit(struct parent *p)
 {
 	store_close(p->store);
 	p->store = NULL;
-	if (p->conf->pidfile != NULL)
-		unlink(p->conf->pidfile);
+	lockfile_release(&p->pidfile, 1);
 	log_info("exiting");
 	exit(0);
 }
@@ -612,7 +611,6 @@ parent_signal(int sig, short ev, void *arg)
 void
 parent_startup_done(struct parent *p, const char *err)
 {
-	FILE	*fp;
 	int	 i, fd;
 
 	if (err != NULL) {
@@ -625,16 +623,11 @@ parent_startup_done(struct parent *p, const char *err)
 		for (i = 0; i < p->nkeyholders; i++)
 			if (p->keyholders[i].pid != 0)
 				kill(p->keyholders[i].pid, SIGKILL);
+		lockfile_release(&p->pidfile, 1);
 		exit(1);
 	}
-	if (p->conf->pidfile != NULL) {
-		if ((fp = fopen(p->conf->pidfile, "w")) == NULL)
-			log_warn("pidfile %s", p->conf->pidfile);
-		else {
-			fprintf(fp, "%ld\n", (long)getpid());
-			fclose(fp);
-		}
-	}
+	if (p->pidfile.fd != -1 && lockfile_write_pid(&p->pidfile) == -1)
+		log_warn("pidfile %s", p->pidfile.path);
 	log_info("started, %d workers, %d keyholders", p->nworkers,
 	    p->nkeyholders);
 	if (p->ready_fd != -1) {
@@ -864,6 +857,10 @@ parent_open_store(struct parent *p, char *err, size_t errlen)
 	}
 	if ((p->store = store_open(p->conf->database, err, errlen)) == NULL)
 		return -1;
+	/* taken now, written once started: a second todod stops here */
+	if (p->conf->pidfile != NULL && lockfile_take(&p->pidfile,
+	    p->conf->pidfile, "pidfile", p->conf->pidfile, err, errlen) == -1)
+		return -1;
 	if ((p->state_fd = shm_create("todod-state", sizeof(struct shm_state),
 	    &map)) == -1) {
 		snprintf(err, errlen, "shared state: %s", strerror(errno));
@@ -888,6 +885,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 	p->verbose = verbose;
 	p->ready_fd = -1;
 	p->state_fd = -1;
+	p->pidfile.fd = -1;
 	TAILQ_INIT(&p->ops);
 	if ((p->conffile = realpath(conffile, NULL)) == NULL)
 		fatal("%s", conffile);

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "config.h"
 #include "ipc.h"
+#include "lockfile.h"
 #include "proto.h"
 #include "shm.h"
 
@@ -119,6 +120,7 @@ struct parent {
 	struct event		 daily_ev;
 
 	struct store		*store;
+	struct lockfile		 pidfile;
 	struct pstore_ops	 ops;
 	int			 nops;
 	struct event		 commit_ev;
@@ -132,6 +134,7 @@ struct parent {
 	uint64_t		 reloads_ok, reloads_failed;
 	uint64_t		 commit_bucket[MET_SIGN_NB + 1];
 	uint64_t		 commit_count, commit_sum_us, store_writes;
+	uint64_t		 store_refused;	/* writes not committed */
 
 	int			 shutdown;
 	struct event		 sig_hup, sig_term, sig_int, sig_chld;

@@ -205,8 +205,10 @@ pstore_commit(int fd, short ev, void *arg)
 		ok = 0;
 	if (!ok) {
 		store_rollback(p->store);
-		log_warnx("store commit failed: %s; %d writes refused",
-		    store_error(p->store), p->nops);
+		p->store_refused += p->nops;
+		if (!store_unavailable(p->store))
+			log_warnx("store commit failed: %s; %d writes refused",
+			    store_error(p->store), p->nops);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	metrics_commit(p, (t1.tv_sec - t0.tv_sec) * 1000000 +
@@ -214,7 +216,8 @@ pstore_commit(int fd, short ev, void *arg)
 
 	TAILQ_FOREACH(op, &p->ops, entry) {
 		if (!ok) {
-			op->status = STORE_FAILED;
+			op->status = store_unavailable(p->store) ?
+			    STORE_UNAVAILABLE : STORE_FAILED;
 			continue;
 		}
 		if (op->status != STORE_OK)

@@ -1,16 +1,29 @@
+#include <sys/types.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include <sqlite3.h>
 
+#include "lockfile.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
 
 #define STORE_SCHEMA_VERSION	1
+/*
+ * PRAGMA quick_check reads every page once (at 1M items, about N s here);
+ * past this it stops, so that a huge database cannot hold the start-up
+ * forever, and the start goes on with a warning.
+ */
+#define STORE_CHECK_SECONDS	60
+#define STORE_CHECK_STEPS	100000	/* VM steps between clock reads */
 
 /*
  * created_by/updated_by keep the client CN of who made and last changed an
@@ -50,10 +63,22 @@ static const char *store_sql[ST_MAX] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 };
 
-struct store {
-	sqlite3		*db;
-	sqlite3_stmt	*st[ST_MAX];
+/* The file a path named when it was opened. */
+struct store_file {
 	char		*path;
+	int		 known;
+	dev_t		 dev;
+	ino_t		 ino;
+};
+
+struct store {
+	sqlite3			*db;
+	sqlite3_stmt		*st[ST_MAX];
+	char			*path;
+	struct lockfile		 lock;
+	struct store_file	 file, wal;
+	int			 gone;	/* the file at path is not ours */
+	struct timespec		 check_end;
 };
 
 static int
@@ -100,12 +125,213 @@ store_migrate(struct store *s, char *err, size_t errlen)
 	return -1;
 }
 
-/* Open or create the database; err gets "PATH: what" on failure. */
+/*
+ * Advice for the errors that mean the file itself is bad: neither retrying
+ * nor a restart will help, the operator has to act.
+ */
+static void
+store_damaged(struct store *s, const char *what, char *err, size_t errlen)
+{
+	char	 one[256];
+	size_t	 i;
+
+	/* quick_check's report spans lines: the error is one line */
+	strlcpy(one, what, sizeof(one));
+	for (i = 0; one[i] != '\0'; i++)
+		if (one[i] == '\n' || one[i] == '\r')
+			one[i] = ' ';
+	snprintf(err, errlen, "database %s is damaged (%s): todod will not "
+	    "use it; restore it from a backup, or move it aside (with its "
+	    "-wal and -shm files) to start with an empty one (\"sqlite3 %s "
+	    ".recover\" may salvage items)", s->path, one, s->path);
+}
+
+static void
+store_fail(struct store *s, const char *what, char *err, size_t errlen)
+{
+	int	 code = sqlite3_errcode(s->db) & 0xff;
+
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+		store_damaged(s, what, err, errlen);
+	else
+		snprintf(err, errlen, "%s: %s", s->path, what);
+}
+
+static int
+store_check_progress(void *arg)
+{
+	struct store	*s = arg;
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > s->check_end.tv_sec ||
+	    (now.tv_sec == s->check_end.tv_sec &&
+	    now.tv_nsec >= s->check_end.tv_nsec);
+}
+
+static double
+store_elapsed(const struct timespec *t0)
+{
+	struct timespec	 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A damaged page must stop the start: SQLite would otherwise report it only
+ * when a query reaches the page, and the workers' caches, filled from a
+ * scan that failed half-way, would serve a list with items missing while
+ * writes went on.  quick_check reads every page once (integrity_check
+ * would also cross-check the indexes, several times slower), and stops at
+ * STORE_CHECK_SECONDS.
+ */
+static int
+store_check(struct store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt	*st;
+	struct timespec	 t0;
+	const char	*res;
+	int		 rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s->check_end = t0;
+	s->check_end.tv_sec += STORE_CHECK_SECONDS;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st,
+	    NULL) != SQLITE_OK) {
+		store_fail(s, sqlite3_errmsg(s->db), err, errlen);
+		return -1;
+	}
+	sqlite3_progress_handler(s->db, STORE_CHECK_STEPS,
+	    store_check_progress, s);
+	rc = sqlite3_step(st);
+	sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) :
+	    NULL;
+	if (rc == SQLITE_INTERRUPT)
+		log_warnx("database %s: integrity check stopped after %d s, "
+		    "not finished: starting anyway", s->path,
+		    STORE_CHECK_SECONDS);
+	else if (rc == SQLITE_ROW && res != NULL && strcmp(res, "ok") != 0) {
+		store_damaged(s, res, err, errlen);
+		sqlite3_finalize(st);
+		return -1;
+	} else if (rc != SQLITE_ROW || res == NULL) {
+		store_fail(s, sqlite3_errmsg(s->db), err, errlen);
+		sqlite3_finalize(st);
+		return -1;
+	} else
+		log_info("database %s: integrity checked in %.3f s", s->path,
+		    store_elapsed(&t0));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+store_file_init(struct store_file *f, const char *path, const char *suffix)
+{
+	struct stat	 st;
+
+	if (asprintf(&f->path, "%s%s", path, suffix) == -1) {
+		f->path = NULL;
+		return -1;
+	}
+	if (stat(f->path, &st) == 0) {
+		f->known = 1;
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+	return 0;
+}
+
+/*
+ * While SQLite keeps the file open its inode cannot be reused, so the same
+ * device and inode at the path means the same file.
+ */
+static const char *
+store_file_changed(const struct store_file *f)
+{
+	struct stat	 st;
+
+	if (!f->known)
+		return NULL;
+	if (stat(f->path, &st) == -1)
+		return errno == ENOENT ? "was removed" : strerror(errno);
+	if (st.st_dev != f->dev || st.st_ino != f->ino)
+		return "was replaced by another file";
+	return NULL;
+}
+
+/*
+ * Is the file at the path still the one we write?  A removed or replaced
+ * database (or -wal) takes every later commit with it at the next start,
+ * so from then on writes are refused, and said so loudly, once.
+ */
+static int
+store_present(struct store *s)
+{
+	const char	*why, *which = s->file.path;
+	char		 line[1024];
+
+	if (s->gone)
+		return 0;
+	if ((why = store_file_changed(&s->file)) == NULL) {
+		which = s->wal.path;
+		if ((why = store_file_changed(&s->wal)) == NULL)
+			return 1;
+	}
+	s->gone = 1;
+	snprintf(line, sizeof(line), "database %s %s while in use: every "
+	    "write is refused from now on (503); the items are still served, "
+	    "save them (GET /todo) and restore the file before restarting "
+	    "todod", which, why);
+	log_emit(LOG_CRIT, line);
+	return 0;
+}
+
+static int
+store_lock(struct store *s, char *err, size_t errlen)
+{
+	char	 lock[PATH_MAX];
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", s->path) >=
+	    sizeof(lock)) {
+		snprintf(err, errlen, "%s: path too long", s->path);
+		return -1;
+	}
+	if (lockfile_take(&s->lock, lock, "database", s->path, err,
+	    errlen) == -1)
+		return -1;
+	if (lockfile_write_pid(&s->lock) == -1)
+		log_warn("%s", lock);
+	return 0;
+}
+
+static int
+store_prepare(struct store *s, char *err, size_t errlen)
+{
+	int	 i;
+
+	for (i = 0; i < ST_MAX; i++) {
+		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", s->path,
+			    sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Open or create the database, ours alone (DATABASE.lock) and checked for
+ * damage; err gets "PATH: what" on failure.
+ */
 struct store *
 store_open(const char *path, char *err, size_t errlen)
 {
 	struct store	*s;
-	int		 i, rc;
+	int		 rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->path = strdup(path)) == NULL) {
@@ -113,6 +339,9 @@ store_open(const char *path, char *err, size_t errlen)
 		free(s);
 		return NULL;
 	}
+	s->lock.fd = -1;
+	if (store_lock(s, err, errlen) == -1)
+		goto fail;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -128,18 +357,18 @@ store_open(const char *path, char *err, size_t errlen)
 	if (store_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    store_exec(s, "PRAGMA synchronous=FULL") == -1 ||
 	    store_exec(s, "PRAGMA foreign_keys=ON") == -1) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		store_fail(s, sqlite3_errmsg(s->db), err, errlen);
 		goto fail;
 	}
-	if (store_migrate(s, err, errlen) == -1)
+	if (store_check(s, err, errlen) == -1 ||
+	    store_migrate(s, err, errlen) == -1 ||
+	    store_prepare(s, err, errlen) == -1)
 		goto fail;
-	for (i = 0; i < ST_MAX; i++) {
-		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", path,
-			    sqlite3_errmsg(s->db));
-			goto fail;
-		}
+	/* the -wal exists from the first read on, until the last close */
+	if (store_file_init(&s->file, path, "") == -1 ||
+	    store_file_init(&s->wal, path, "-wal") == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
 	}
 	return s;
  fail:
@@ -158,8 +387,19 @@ store_close(struct store *s)
 		sqlite3_finalize(s->st[i]);
 	if (s->db != NULL)
 		sqlite3_close(s->db);
+	/* after SQLite's own descriptors: the lock file is not theirs */
+	lockfile_release(&s->lock, 0);
+	free(s->file.path);
+	free(s->wal.path);
 	free(s->path);
 	free(s);
+}
+
+/* The database file was removed or replaced: writes are refused. */
+int
+store_unavailable(struct store *s)
+{
+	return s->gone;
 }
 
 const char *
@@ -198,9 +438,16 @@ store_finish(struct store *s)
 int
 store_begin(struct store *s)
 {
+	if (!store_present(s))
+		return -1;
 	return store_step_done(s, ST_BEGIN);
 }
 
+/*
+ * The file is checked again after the commit: a write that went into a
+ * file removed meanwhile is lost at the next start, so it must not be
+ * acknowledged either.
+ */
 int
 store_commit(struct store *s)
 {
@@ -209,7 +456,7 @@ store_commit(struct store *s)
 		store_rollback(s);
 		return -1;
 	}
-	return 0;
+	return store_present(s) ? 0 : -1;
 }
 
 void

@@ -3,6 +3,8 @@
  * the parent opens a transaction, applies every request that arrived in one
  * turn of its event loop, and commits once (WAL, synchronous=FULL: the
  * commit returns after the log is on disk), and only then answers.
+ * The file is locked (DATABASE.lock: one todod per database), checked for
+ * damage when opened, and checked to be still in place around every commit.
  */
 #ifndef TODOD_STORE_H
 #define TODOD_STORE_H
@@ -35,5 +37,6 @@ int		 store_delete(struct store *, int64_t, const char *,
 int		 store_foreach(struct store *, store_iter_fn, void *);
 int64_t		 store_count(struct store *);
 const char	*store_error(struct store *);
+int		 store_unavailable(struct store *);
 
 #endif

@@ -38,8 +38,14 @@ try:
        "it leads its own session")
     st_, h, b = t.request("GET", "/todo")
     ok(st_ == 200, "and serves")
-    # a second instance on the same port
-    r, took = launch()
+    # a second instance on the same port (its own database and pid file:
+    # the same ones are refused before the port is tried)
+    other = os.path.join(t.dir, "other.conf")
+    with open(other, "w") as f:
+        f.write(open(t.conf).read().replace(
+            t.params["db"], os.path.join(t.dir, "other.db")).replace(
+            pidfile, os.path.join(t.dir, "other.pid")))
+    r, took = launch(other)
     ok(r.returncode == 1 and "listen on 127.0.0.1:%d" % t.port in r.stderr
        and "Address already in use" in r.stderr,
        "port in use: exit 1, one line naming the address: %s" %

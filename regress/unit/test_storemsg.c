@@ -328,7 +328,11 @@ test_replies(void)
 	r.status = STORE_FAILED;
 	ok &= over(&pa, &wk, storemsg_encode_reply(1, &r), &msg) == 0 &&
 	    storemsg_decode_reply(&msg, &g) == 0 && g.status == STORE_FAILED;
-	TAP_OK(ok, "REPLY not found and failed round-trip");
+	r.status = STORE_UNAVAILABLE;
+	ok &= over(&pa, &wk, storemsg_encode_reply(1, &r), &msg) == 0 &&
+	    storemsg_decode_reply(&msg, &g) == 0 &&
+	    g.status == STORE_UNAVAILABLE;
+	TAP_OK(ok, "REPLY not found, failed and unavailable round-trip");
 	r.status = 9;
 	TAP_OK(storemsg_encode_reply(1, &r) == NULL,
 	    "encoder refuses an unknown status");
