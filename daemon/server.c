@@ -20,13 +20,16 @@
 #include <tls.h>
 
 #include "cache.h"
+#include "hslimit.h"
 #include "json.h"
 #include "log.h"
 #include "reqstate.h"
 #include "tlshook.h"
 #include "worker.h"
 
-#define SERVER_ACCEPT_BATCH	1	/* one per wakeup: idle workers win the race */
+#define SERVER_ACCEPT_BATCH	1	/* calm: one per wakeup */
+#define SERVER_ACCEPT_BURST	256	/* under pressure: drain the queue */
+#define SERVER_HS_CALM		16	/* unfinished handshakes that are calm */
 #define SERVER_READ_MAX		(HTTP_MAX_HEAD + HTTP_MAX_BODY + 16384)
 #define SERVER_CLOSE_TIMEOUT	2	/* seconds for a close_notify */
 #define SERVER_STREAM_CHUNK	(64 * 1024)
@@ -190,62 +193,133 @@ conn_tls_write(struct tls *tls, const void *buf, size_t len, void *arg)
 	return n;
 }
 
+/*
+ * A connection without a finished handshake has to go: the budget for
+ * them, its source's share or the descriptor table is full.  Returns 1
+ * when one was evicted, 0 when there was none.  One log line a second at
+ * most: a flood must not become a flood of log lines.
+ */
+static int
+server_evict(struct worker *w, struct hsentry *e, const char *why)
+{
+	struct conn	*c;
+	time_t		 now = server_now(w);
+
+	if (e == NULL)
+		return 0;
+	c = e->owner;
+	w->ctr->hsfail[HSF_TIMEOUT]++;
+	w->hs_evicted++;
+	if (now != w->hs_logtime) {
+		log_info("peer=%s tls handshake failed: evicted (%s; %d "
+		    "unfinished, %d evicted since the last report)",
+		    c->peer_addr, why, w->hs.n, w->hs_evicted);
+		w->hs_logtime = now;
+		w->hs_evicted = 0;
+	}
+	conn_free(c);
+	return 1;
+}
+
+static void
+server_conn_new(struct worker *w, int s, const struct sockaddr_storage *ss)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(s);
+		return;
+	}
+	c->w = w;
+	c->fd = s;
+	server_peer_name(ss, c->peer_addr, sizeof(c->peer_addr));
+	if (tls_accept_cbs(w->tls->server, &c->tls, conn_tls_read,
+	    conn_tls_write, c) == -1) {
+		log_warnx("peer=%s tls accept: %s", c->peer_addr,
+		    tls_error(w->tls->server));
+		close(s);
+		free(c);
+		return;
+	}
+	c->gen = w->tls;
+	c->gen->refs++;
+	reqstate_init(&c->rs);
+	buf_init(&c->in, SERVER_READ_MAX);
+	buf_init(&c->out, 0);
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->nconns++;
+	w->ctr->conns_open++;
+	w->ctr->conns_total++;
+	if (hslimit_add(&w->hs, &c->hs, ss, c) == -1) {
+		conn_free(c);
+		return;
+	}
+	conn_set_deadline(c, w->conf->main.timeout_handshake);
+	conn_want(c, EV_READ);
+}
+
+/*
+ * Take one connection from the listen queue.  Room is made by evicting
+ * the oldest unfinished handshake (never a client that has shown its
+ * certificate); only when none is left is the new one refused.  Returns
+ * -1 when the queue is empty (or accepting has to pause).
+ */
+static int
+server_accept_one(struct worker *w, struct listener *l)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 s, max = (int)w->conf->main.max_connections;
+
+	s = accept4(l->fd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (s == -1 && (errno == EMFILE || errno == ENFILE) &&
+	    server_evict(w, hslimit_oldest(&w->hs), "out of descriptors")) {
+		len = sizeof(ss);
+		s = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	}
+	if (s == -1) {
+		if (errno == ECONNABORTED || errno == EINTR)
+			return 0;	/* the next one may be there */
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warn("accept on %s", l->name);
+			server_accept_pause(w, 1);
+		} else if (errno != EAGAIN)
+			log_warn("accept on %s", l->name);
+		return -1;
+	}
+	if (w->nconns >= max &&
+	    !server_evict(w, hslimit_oldest(&w->hs), "connection limit")) {
+		/* A clean refusal: the client sees a close at once. */
+		w->ctr->conns_refused++;
+		close(s);
+		return 0;
+	}
+	server_evict(w, hslimit_victim(&w->hs, &ss, HSLIMIT_BUDGET(max),
+	    HSLIMIT_PERSOURCE(max)), "handshake budget");
+	server_conn_new(w, s, &ss);
+	return 0;
+}
+
+/*
+ * Calm: one connection per wakeup, so that idle workers win the race for
+ * the next.  Many unfinished handshakes (a flood, perhaps): drain the
+ * queue, or it fills and good clients' SYNs are dropped (a second's delay
+ * each).
+ */
 static void
 server_accept(int fd, short ev, void *arg)
 {
-	struct listener		*l = arg;
-	struct worker		*w = l->w;
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	struct conn		*c;
-	int			 s, i;
+	struct listener	*l = arg;
+	struct worker	*w = l->w;
+	int		 i, batch;
 
-	for (i = 0; i < SERVER_ACCEPT_BATCH && w->accepting; i++) {
-		len = sizeof(ss);
-		s = accept4(fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (s == -1) {
-			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept on %s", l->name);
-				server_accept_pause(w, 1);
-			} else if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("accept on %s", l->name);
-			return;
-		}
-		if (w->nconns >= (int)w->conf->main.max_connections) {
-			/* A clean refusal: the client sees a close at once. */
-			w->ctr->conns_refused++;
-			close(s);
-			continue;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			close(s);
-			continue;
-		}
-		c->w = w;
-		c->fd = s;
-		server_peer_name(&ss, c->peer_addr, sizeof(c->peer_addr));
-		if (tls_accept_cbs(w->tls->server, &c->tls, conn_tls_read,
-		    conn_tls_write, c) == -1) {
-			log_warnx("peer=%s tls accept: %s", c->peer_addr,
-			    tls_error(w->tls->server));
-			close(s);
-			free(c);
-			continue;
-		}
-		c->gen = w->tls;
-		c->gen->refs++;
-		reqstate_init(&c->rs);
-		buf_init(&c->in, SERVER_READ_MAX);
-		buf_init(&c->out, 0);
-		TAILQ_INSERT_TAIL(&w->conns, c, entry);
-		w->nconns++;
-		w->ctr->conns_open++;
-		w->ctr->conns_total++;
-		conn_set_deadline(c, w->conf->main.timeout_handshake);
-		conn_want(c, EV_READ);
-	}
+	batch = w->hs.n > SERVER_HS_CALM ? SERVER_ACCEPT_BURST :
+	    SERVER_ACCEPT_BATCH;
+	for (i = 0; i < batch && w->accepting; i++)
+		if (server_accept_one(w, l) == -1)
+			break;
 }
 
 static void
@@ -394,6 +468,7 @@ conn_handshake(struct conn *c)
 	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer_addr, c->peer->cnlog,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
+	hslimit_remove(&w->hs, &c->hs);		/* it has a certificate */
 	reqstate_established(&c->rs);
 	conn_set_deadline(c, w->conf->main.timeout_idle);
 	conn_read(c);
@@ -962,6 +1037,7 @@ conn_free(struct conn *c)
 	struct worker	*w = c->w;
 
 	conn_unwant(c);
+	hslimit_remove(&w->hs, &c->hs);
 	if (c->status != 0 && c->rs.state == CONN_WRITE)
 		server_log(c);		/* the response did not get out */
 	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)

@@ -535,6 +535,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	signal(SIGHUP, SIG_IGN);
 	TAILQ_INIT(&w->conns);
 	TAILQ_INIT(&w->cachewait);
+	hslimit_init(&w->hs);
 	RB_INIT(&w->waiting);
 	cache_init(&w->cache);
 	w->ctr = &w->ctr_local;

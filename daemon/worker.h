@@ -18,6 +18,7 @@
 #include "authz.h"
 #include "buf.h"
 #include "cache.h"
+#include "hslimit.h"
 #include "http.h"
 #include "ipc.h"
 #include "peer.h"
@@ -76,6 +77,7 @@ struct conn {
 	struct tlsgen		*gen;
 	struct event		 ev;
 	struct reqstate		 rs;		/* the one state machine */
+	struct hsentry		 hs;		/* until the handshake is done */
 	enum conn_wait		 wait;
 	uint32_t		 reqid;
 	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
@@ -126,6 +128,9 @@ struct worker {
 
 	struct conns		 conns;
 	int			 nconns;
+	struct hslimit		 hs;		/* unfinished handshakes */
+	int			 hs_evicted;	/* since the last log line */
+	time_t			 hs_logtime;
 	struct conn_pending	 waiting;	/* store/metrics requests */
 	struct conns		 cachewait;	/* GETs waiting for the cache */
 	uint32_t		 nextreq;
