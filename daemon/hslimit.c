@@ -62,7 +62,8 @@ hslimit_find(struct hslimit *hl, const struct sockaddr_storage *ss)
 /*
  * Which unfinished connection must go before one more from ss may be
  * counted: the oldest of its source when that source has persource, else
- * the oldest of all when there are budget.  NULL: there is room.
+ * (the budget is full) the oldest of the source that has most.  NULL:
+ * there is room.
  */
 struct hsentry *
 hslimit_victim(struct hslimit *hl, const struct sockaddr_storage *ss,
@@ -73,14 +74,28 @@ hslimit_victim(struct hslimit *hl, const struct sockaddr_storage *ss,
 	if ((src = hslimit_find(hl, ss)) != NULL && src->n >= persource)
 		return TAILQ_FIRST(&src->entries);
 	if (hl->n >= budget)
-		return TAILQ_FIRST(&hl->all);
+		return hslimit_oldest(hl);
 	return NULL;
 }
 
+/*
+ * The oldest unfinished connection of the source that has most of them:
+ * a flood from many addresses churns its own connections, and a client
+ * with one handshake in flight is the last to go.
+ */
 struct hsentry *
 hslimit_oldest(struct hslimit *hl)
 {
-	return TAILQ_FIRST(&hl->all);
+	struct hssource	*src, *most = NULL;
+
+	RB_FOREACH(src, hssources, &hl->sources)
+		if (most == NULL || src->n > most->n)
+			most = src;
+	if (most == NULL)
+		return NULL;
+	if (most->n == 1)	/* one each: plain age */
+		return TAILQ_FIRST(&hl->all);
+	return TAILQ_FIRST(&most->entries);
 }
 
 /* Count e (owned by owner) as unfinished; -1: out of memory. */
@@ -104,6 +119,22 @@ hslimit_add(struct hslimit *hl, struct hsentry *e,
 	TAILQ_INSERT_TAIL(&src->entries, e, same);
 	TAILQ_INSERT_TAIL(&hl->all, e, all);
 	return 0;
+}
+
+/*
+ * The handshake of e made progress: it goes to the back of the queues, so
+ * that eviction takes connections that stall (a flood's) before those
+ * that are getting somewhere (a good client on a slow path).
+ */
+void
+hslimit_touch(struct hslimit *hl, struct hsentry *e)
+{
+	if (e->src == NULL)
+		return;
+	TAILQ_REMOVE(&e->src->entries, e, same);
+	TAILQ_INSERT_TAIL(&e->src->entries, e, same);
+	TAILQ_REMOVE(&hl->all, e, all);
+	TAILQ_INSERT_TAIL(&hl->all, e, all);
 }
 
 /* The handshake finished, or the connection is gone; no-op if uncounted. */

@@ -1,10 +1,11 @@
 /*
- * Connections that have not finished their TLS handshake, oldest first,
- * so that they can never hold all of a worker's capacity: a budget for
- * all of them and a cap per source address.  When either is full, the
- * oldest unfinished connection (of that source, or of all) makes room
- * for the new one: an attacker without a certificate can slow
- * handshakes down, never stop them.
+ * Connections that have not finished their TLS handshake, so that they
+ * can never hold all of a worker's capacity: a budget for all of them and
+ * a cap per source address.  When its source's cap is full, a source's
+ * oldest unfinished connection makes room for its new one; when the
+ * budget is full, the oldest of the source that has most.  A handshake
+ * that makes progress goes to the back.  An attacker without a
+ * certificate can slow handshakes down, never stop them.
  */
 #ifndef TODOD_HSLIMIT_H
 #define TODOD_HSLIMIT_H
@@ -53,6 +54,7 @@ struct hsentry	*hslimit_victim(struct hslimit *,
 struct hsentry	*hslimit_oldest(struct hslimit *);
 int		 hslimit_add(struct hslimit *, struct hsentry *,
 		    const struct sockaddr_storage *, void *);
+void		 hslimit_touch(struct hslimit *, struct hsentry *);
 void		 hslimit_remove(struct hslimit *, struct hsentry *);
 int		 hslimit_source_count(struct hslimit *,
 		    const struct sockaddr_storage *);

@@ -190,6 +190,9 @@ conn_tls_write(struct tls *tls, const void *buf, size_t len, void *arg)
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR ? TLS_WANT_POLLOUT :
 		    -1;
+	/* We answered its hello: a live handshake, not a stalled one. */
+	if (n > 0 && c->rs.state == CONN_HANDSHAKE)
+		hslimit_touch(&c->w->hs, &c->hs);
 	return n;
 }
 

@@ -79,7 +79,14 @@ main(void)
 	}
 	TAP_OK(ok && hl.n == 8, "others use the rest of the budget");
 	TAP_OK(admit(&hl, &e[10], "127.0.0.1", 8, 3) == &e[2] && hl.n == 8,
-	    "budget full: the oldest of all makes room");
+	    "budget full: the oldest of the source with most makes room");
+	hslimit_touch(&hl, &e[3]);
+	TAP_OK(hslimit_oldest(&hl) == &e[4] && TAILQ_LAST(&hl.all,
+	    hsentries) == &e[3], "progress sends a handshake to the back");
+	ss = addr("127.0.0.2", 1);
+	TAP_OK(hslimit_victim(&hl, &ss, 8, 2) == &e[4],
+	    "and to the back of its source's queue");
+	hslimit_touch(&hl, &e[3]);
 	hslimit_remove(&hl, &e[5]);
 	TAP_OK(hl.n == 7 && e[5].src == NULL, "a finished handshake leaves");
 	hslimit_remove(&hl, &e[5]);
@@ -87,7 +94,13 @@ main(void)
 	ss = addr("127.0.0.5", 1);
 	TAP_OK(hslimit_source_count(&hl, &ss) == 0,
 	    "a source with none left is forgotten");
-	TAP_OK(hslimit_oldest(&hl) == &e[3], "oldest is the first in");
+	TAP_OK(hslimit_oldest(&hl) == &e[4],
+	    "the source with most gives its oldest");
+	hslimit_remove(&hl, &e[3]);
+	hslimit_remove(&hl, &e[4]);
+	TAP_OK(hslimit_oldest(&hl) == &e[6],
+	    "one each: the oldest of all (%d)", (int)(hslimit_oldest(&hl) -
+	    e));
 
 	for (i = 0; i < 20; i++)
 		hslimit_remove(&hl, &e[i]);
