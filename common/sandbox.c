@@ -162,6 +162,26 @@ static const struct sandbox_rule sandbox_keyholder[] = {
 	ALLOW(write),
 };
 
+/*
+ * Added to the keyholder's list when it signs with a PKCS#11 module.
+ * SoftHSM, after C_Initialize, opens, reads, locks (fcntl record
+ * locks) and at login rewrites its token files for every operation,
+ * and rescans the token directory when another process changed it.
+ * A hardware token's module would need its device or daemon socket
+ * instead; this list is what SoftHSM 2.6 was seen to use.
+ */
+static const struct sandbox_rule sandbox_keyholder_p11[] = {
+	ALLOW(openat),
+	ALLOW_ARG(fcntl, 1, F_GETFL),
+	ALLOW_ARG(fcntl, 1, F_GETLK),
+	ALLOW_ARG(fcntl, 1, F_SETLK),
+	ALLOW_ARG(fcntl, 1, F_SETLKW),
+	ALLOW(ftruncate),
+	ALLOW(fsync),
+	ALLOW(fdatasync),
+	ALLOW(getdents64),
+};
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 #if defined(TODOD_SANDBOX_RELAXED) || defined(SANDBOX_SANITIZED)
@@ -319,10 +339,24 @@ sandbox_build(const struct sandbox_rule *rules, size_t n, int *count)
 	return NULL;
 }
 
+static struct sandbox_rule *
+sandbox_join(const struct sandbox_rule *a, size_t na,
+    const struct sandbox_rule *b, size_t nb)
+{
+	struct sandbox_rule	*r;
+
+	if ((r = reallocarray(NULL, na + nb, sizeof(*r))) == NULL)
+		fatal("%s", __func__);
+	memcpy(r, a, na * sizeof(*r));
+	memcpy(r + na, b, nb * sizeof(*r));
+	return r;
+}
+
 void
 sandbox_child(enum sandbox_role role)
 {
 	const struct sandbox_rule	*rules;
+	struct sandbox_rule		*both = NULL;
 	const char			*name;
 	scmp_filter_ctx			 ctx;
 	size_t				 n;
@@ -339,6 +373,13 @@ sandbox_child(enum sandbox_role role)
 		n = NELEM(sandbox_keyholder);
 		name = "keyholder";
 		break;
+	case SANDBOX_KEYHOLDER_P11:
+		rules = both = sandbox_join(sandbox_keyholder,
+		    NELEM(sandbox_keyholder), sandbox_keyholder_p11,
+		    NELEM(sandbox_keyholder_p11));
+		n = NELEM(sandbox_keyholder) + NELEM(sandbox_keyholder_p11);
+		name = "keyholder (PKCS#11)";
+		break;
 	default:
 		fatalx("%s: unknown role %d", __func__, (int)role);
 	}
@@ -352,9 +393,12 @@ sandbox_child(enum sandbox_role role)
 	if (sandbox_disabled()) {
 		log_info("TODOD_SANDBOX_DISABLE=1: no seccomp filter for the "
 		    "%s (sanitizer build)", name);
+		free(both);
 		return;
 	}
-	if ((ctx = sandbox_build(rules, n, &count)) == NULL)
+	ctx = sandbox_build(rules, n, &count);
+	free(both);
+	if (ctx == NULL)
 		fatalx("%s: cannot build the %s filter", __func__, name);
 #ifdef TODOD_SANDBOX_DEBUG
 	sandbox_debug_init();

@@ -13,7 +13,8 @@
 
 enum sandbox_role {
 	SANDBOX_WORKER,
-	SANDBOX_KEYHOLDER
+	SANDBOX_KEYHOLDER,
+	SANDBOX_KEYHOLDER_P11	/* the keyholder's, and a software token's */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "cfgmsg.h"
 #include "config.h"
 #include "keyref.h"
+#include "khprobe.h"
 #include "log.h"
 #include "parent.h"
 #include "proto.h"
@@ -247,40 +248,22 @@ apply_check_expiry(struct parent *p, const struct tlsmat *m)
 		    date);
 }
 
-/* Open a key file for a keyholder: a regular file only root may read. */
+/* For a token key the descriptor is the PIN file's, path the URI. */
 static int
-apply_open_key(const char *path, char *err, size_t errlen)
-{
-	struct stat	 st;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "%s: group or world readable", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int
-apply_key_to(struct parent *p, struct child *kh, const char *path,
-    uint32_t keyid, char *err, size_t errlen)
+apply_key_to(struct parent *p, struct child *kh,
+    const struct config_tls *tls, uint32_t keyid, char *err, size_t errlen)
 {
 	struct ipc_wbuf	*wb;
+	const char	*path = tls->key;
+	char		 pin[PATH_MAX];
 	int		 fd;
 
 	if (kh->pid == 0 || kh->ipc.fd == -1)
 		return 0;
-	if ((fd = apply_open_key(path, err, errlen)) == -1)
+	if (khprobe_is_p11(path) ? (khprobe_pin_path(tls, pin, sizeof(pin),
+	    err, errlen) == -1 || (fd = khprobe_open_secret(pin, err,
+	    errlen)) == -1) : (fd = khprobe_open_secret(path, err,
+	    errlen)) == -1)
 		return -1;
 	if ((wb = ipc_create(IMSG_KH_KEY, 0, 64)) == NULL) {
 		close(fd);
@@ -304,11 +287,11 @@ apply_send_keys(struct parent *p, struct child *kh)
 {
 	char	 err[512];
 
-	if (p->mat != NULL && apply_key_to(p, kh, p->conf->tls.key,
+	if (p->mat != NULL && apply_key_to(p, kh, &p->conf->tls,
 	    p->mat->keyid, err, sizeof(err)) == -1)
 		log_warnx("keyholder %d: %s", kh->id, err);
 	if (p->apply.phase == APPLY_KEYS && apply_key_to(p, kh,
-	    p->apply.conf->tls.key, p->apply.mat->keyid, err,
+	    &p->apply.conf->tls, p->apply.mat->keyid, err,
 	    sizeof(err)) == 1)
 		p->apply.keys_waiting++;
 }
@@ -448,7 +431,7 @@ apply_start(struct parent *p, struct config *conf, int startup, char *err,
 	}
 	a->phase = APPLY_KEYS;
 	for (i = 0; i < p->nkeyholders; i++) {
-		r = apply_key_to(p, &p->keyholders[i], conf->tls.key,
+		r = apply_key_to(p, &p->keyholders[i], &conf->tls,
 		    m->keyid, err, errlen);
 		if (r == -1) {
 			a->phase = APPLY_IDLE;

@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "khprobe.h"
 #include "log.h"
 
 #define CONFIG_MAX_KEYFILE	(1024 * 1024)
@@ -47,6 +48,8 @@ config_free(struct config *conf)
 	free(conf->pidfile);
 	free(conf->tls.cert);
 	free(conf->tls.key);
+	free(conf->tls.pin);
+	free(conf->tls.p11module);
 	free(conf->tls.ca);
 	free(conf->tls.crl);
 	free(conf->tls.protocols);
@@ -258,6 +261,33 @@ config_load_key(const char *path, int *problems)
 	return pkey;
 }
 
+/*
+ * The key's public half to compare with the certificate: from the key
+ * file, or, for a key in a PKCS#11 token, from a keyholder that found it
+ * there and signed with it.
+ */
+static EVP_PKEY *
+config_load_tlskey(const struct config *conf, int *problems)
+{
+	const struct config_tls	*tls = &conf->tls;
+	EVP_PKEY		*pub;
+	char		 err[512];
+
+	if (!khprobe_is_p11(tls->key)) {
+		if (tls->pin != NULL || tls->p11module != NULL) {
+			log_warnx("pin and pkcs11 module are for a \"pkcs11:\" "
+			    "key only");
+			(*problems)++;
+		}
+		return config_load_key(tls->key, problems);
+	}
+	if ((pub = khprobe_key(conf, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		(*problems)++;
+	}
+	return pub;
+}
+
 static int
 config_check_tls(const struct config *conf, STACK_OF(X509) **cas)
 {
@@ -280,7 +310,7 @@ config_check_tls(const struct config *conf, STACK_OF(X509) **cas)
 	}
 	if (conf->tls.key == NULL)
 		problems++;
-	else if ((pkey = config_load_key(conf->tls.key, &problems)) != NULL &&
+	else if ((pkey = config_load_tlskey(conf, &problems)) != NULL &&
 	    leaf != NULL && EVP_PKEY_eq(X509_get0_pubkey(leaf), pkey) != 1) {
 		log_warnx("%s: key does not match certificate %s",
 		    conf->tls.key, conf->tls.cert);

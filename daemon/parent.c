@@ -24,6 +24,7 @@
 #include "log.h"
 #include "parent.h"
 #include "paths.h"
+#include "khprobe.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "shm.h"
@@ -40,10 +41,13 @@ static void	parent_child_io(int, short, void *);
 static void	parent_child_died(struct parent *, struct child *, int);
 static int	parent_spawn(struct parent *, struct child *);
 
-/* Environment children may inherit: sanitizer options, the time zone. */
+/*
+ * Environment children may inherit: sanitizer options, the time zone,
+ * and SoftHSM's configuration file for a keyholder's PKCS#11 module.
+ */
 static const char *parent_env_keep[] = {
 	"TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-	"TODOD_SANDBOX_DISABLE", NULL
+	"TODOD_SANDBOX_DISABLE", "SOFTHSM2_CONF", NULL
 };
 
 static char **
@@ -230,6 +234,10 @@ parent_spawn(struct parent *p, struct child *c)
 		    p->conf->max_signatures);
 		argv[argc++] = "-s";
 		argv[argc++] = maxconn;
+		if (khprobe_is_p11(p->conf->tls.key)) {
+			argv[argc++] = "-p";
+			argv[argc++] = (char *)khprobe_module(&p->conf->tls);
+		}
 	}
 	if (p->root) {
 		argv[argc++] = "-u";
@@ -827,20 +835,13 @@ parent_listeners_worker(struct parent *p, struct config *conf, int idx,
 static void
 parent_find_executables(struct parent *p)
 {
-	char	 dir[PATH_MAX];
 	ssize_t	 n;
 
 	if ((n = readlink("/proc/self/exe", p->self_exe,
 	    sizeof(p->self_exe) - 1)) == -1)
 		fatal("readlink /proc/self/exe");
 	p->self_exe[n] = '\0';
-	/* run from the build tree: the keyholder sits beside todod */
-	strlcpy(dir, p->self_exe, sizeof(dir));
-	snprintf(p->kh_exe, sizeof(p->kh_exe), "%s/todod-keyholder",
-	    dirname(dir));
-	if (access(p->kh_exe, X_OK) == -1)
-		snprintf(p->kh_exe, sizeof(p->kh_exe), "%s/todod-keyholder",
-		    TODOD_LIBEXECDIR);
+	khprobe_exe(p->kh_exe, sizeof(p->kh_exe));
 }
 
 static int

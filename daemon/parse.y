@@ -168,8 +168,8 @@ static void	 parse_finish(void);
 
 %token	ALL ALLOW ANY CA CERTIFICATE CHROOT CIPHERS CLIENT CN CONNECTIONS
 %token	CRL DATABASE DNS EMAIL EXPIRY FINGERPRINT FROM HANDSHAKE IDLE INCLUDE
-%token	IP KEY KEYHOLDERS LIFETIME LISTEN MAXIMUM METHOD METRICS ON OU PATH
-%token	PIDFILE PORT PREFORK PROTOCOLS READ REQUEST SAN TICKET TIMEOUT TLS URI
+%token	IP KEY KEYHOLDERS LIFETIME LISTEN MAXIMUM METHOD METRICS MODULE ON OU
+%token	PATH PIDFILE PIN PKCS11 PORT PREFORK PROTOCOLS READ REQUEST SAN TICKET TIMEOUT TLS URI
 %token	SIGNATURES USER WARNING WRITE
 %token	ERROR
 %token	STRING NUMBER
@@ -315,7 +315,20 @@ tlsopt		: CERTIFICATE STRING		{
 			    $2.string);
 		}
 		| KEY STRING			{
-			parse_pathset(&conf->tls.key, NULL, "key", $2.string);
+			/* An RFC 7512 URI names a key in a PKCS#11 token. */
+			if (strncmp($2.string, "pkcs11:", 7) == 0)
+				parse_string(&conf->tls.key, NULL, "key",
+				    $2.string);
+			else
+				parse_pathset(&conf->tls.key, NULL, "key",
+				    $2.string);
+		}
+		| PIN STRING			{
+			parse_pathset(&conf->tls.pin, NULL, "pin", $2.string);
+		}
+		| PKCS11 MODULE STRING		{
+			parse_pathset(&conf->tls.p11module, NULL,
+			    "pkcs11 module", $3.string);
 		}
 		| CLIENT CA STRING		{
 			parse_pathset(&conf->tls.ca, NULL, "client ca",
@@ -456,10 +469,13 @@ static const struct parse_keyword keywords[] = {
 	{ "max",		MAXIMUM },
 	{ "method",		METHOD },
 	{ "metrics",		METRICS },
+	{ "module",		MODULE },
 	{ "on",			ON },
 	{ "ou",			OU },
 	{ "path",		PATH },
 	{ "pidfile",		PIDFILE },
+	{ "pin",		PIN },
+	{ "pkcs11",		PKCS11 },
 	{ "port",		PORT },
 	{ "prefork",		PREFORK },
 	{ "protocols",		PROTOCOLS },

@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 
 #include "ipc.h"
+#include "kh_pkcs11.h"
 #include "kh_sign.h"
 #include "log.h"
 #include "proto.h"
@@ -60,7 +61,7 @@ static void
 keyholder_usage(void)
 {
 	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance] "
-	    "[-r chroot] [-s rate] [-u uid:gid]\n");
+	    "[-p pkcs11-module] [-r chroot] [-s rate] [-u uid:gid]\n");
 	exit(1);
 }
 
@@ -94,7 +95,7 @@ keyholder_log_sink(int pri, const char *line)
  * keyholder's seccomp filter.
  */
 static void
-keyholder_sandbox(const char *root, uid_t uid, gid_t gid)
+keyholder_sandbox(const char *root, uid_t uid, gid_t gid, int p11)
 {
 	int	 r;
 
@@ -108,7 +109,7 @@ keyholder_sandbox(const char *root, uid_t uid, gid_t gid)
 	/* Private key numbers then live in a locked, undumped heap. */
 	log_debug("secure heap %s", r == 1 ? "active, locked" :
 	    r == 2 ? "active, not locked" : "not available");
-	sandbox_child(SANDBOX_KEYHOLDER);
+	sandbox_child(p11 ? SANDBOX_KEYHOLDER_P11 : SANDBOX_KEYHOLDER);
 }
 
 static void
@@ -116,6 +117,31 @@ keyholder_exit(struct keyholder *kh, int status)
 {
 	kh_keytab_clear(&kh->keys);
 	exit(status);
+}
+
+/*
+ * A token key: the descriptor is the PIN file (the parent checked its
+ * mode), path the URI.  Trailing line ends are not part of the PIN.
+ */
+static int
+keyholder_key_p11(struct keyholder *kh, uint32_t keyid, int fd,
+    const char *uri, char *err, size_t errlen)
+{
+	size_t	 len = 0;
+	int	 r;
+
+	if (kh_key_read_fd(fd, keybuf, &len) == -1 || len > KH_P11_PINMAX) {
+		snprintf(err, errlen, "%s: PIN file: %s", uri,
+		    len > KH_P11_PINMAX ? "too long" : strerror(errno));
+		explicit_bzero(keybuf, sizeof(keybuf));
+		return -1;
+	}
+	while (len > 0 && (keybuf[len - 1] == '\n' || keybuf[len - 1] == '\r'))
+		len--;
+	keybuf[len] = '\0';
+	r = kh_key_add_p11(&kh->keys, keyid, uri, (char *)keybuf, err, errlen);
+	explicit_bzero(keybuf, sizeof(keybuf));
+	return r;
 }
 
 static void
@@ -132,8 +158,10 @@ keyholder_key_load(struct keyholder *kh, struct ipc_msg *msg)
 	if (msg->fd == -1 || ipc_get_u32(msg, &keyid) == -1 ||
 	    ipc_get_str(msg, &path) == -1 || ipc_get_end(msg) == -1)
 		fatalx("%s: malformed KH_KEY from parent", __func__);
-	r = kh_key_read_fd(msg->fd, keybuf, &len);
-	if (r == -1)
+	if (strncmp(path, KH_P11_PREFIX, strlen(KH_P11_PREFIX)) == 0)
+		r = keyholder_key_p11(kh, keyid, msg->fd, path, err,
+		    sizeof(err));
+	else if ((r = kh_key_read_fd(msg->fd, keybuf, &len)) == -1)
 		snprintf(err, sizeof(err), "%s: %s", path, errno == EFBIG ?
 		    "key file larger than 64 KiB" : strerror(errno));
 	else
@@ -407,7 +435,7 @@ int
 main(int argc, char *argv[], char *envp[])
 {
 	static struct keyholder	 kh;
-	const char		*errstr, *root = NULL;
+	const char		*errstr, *root = NULL, *module = NULL;
 	socklen_t		 len = sizeof(int);
 	unsigned int		 uid = 0, gid = 0;
 	int			 ch, type, debug = 0, verbose = 0;
@@ -415,7 +443,7 @@ main(int argc, char *argv[], char *envp[])
 
 	setproctitle_init(argc, argv, envp);
 	kh.rate = PROTO_SIGN_RATE;
-	while ((ch = getopt(argc, argv, "dI:r:s:u:v")) != -1) {
+	while ((ch = getopt(argc, argv, "dI:p:r:s:u:v")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -427,6 +455,9 @@ main(int argc, char *argv[], char *envp[])
 			/* Several keyholders: their log lines say which. */
 			snprintf(keyholder_name, sizeof(keyholder_name),
 			    "keyholder %s", optarg);
+			break;
+		case 'p':
+			module = optarg;
 			break;
 		case 'r':
 			root = optarg;
@@ -469,7 +500,19 @@ main(int argc, char *argv[], char *envp[])
 
 	if (kh_crypto_warmup() == -1)
 		fatalx("OpenSSL initialisation failed");
-	keyholder_sandbox(root, uid, gid);
+	/*
+	 * The module reads its configuration now, before seccomp.  A
+	 * software token (SoftHSM) also reads and locks its token files at
+	 * every operation, wherever they are: with a module there is no
+	 * chroot, and the filter allows reading files (see sandbox.c).
+	 */
+	if (module != NULL) {
+		if (kh_p11_init(module) == -1)
+			log_warnx("pkcs11 module %s: cannot load or "
+			    "initialise it", module);
+		root = "/";
+	}
+	keyholder_sandbox(root, uid, gid, module != NULL);
 	log_debug("ready");
 	keyholder_loop(&kh);
 	return 0;

@@ -22,6 +22,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "kh_pkcs11.h"
 #include "kh_sign.h"
 #include "kh_tls.h"
 
@@ -79,6 +80,7 @@ kh_key_drop(struct kh_keytab *tab, uint32_t keyid)
 		return -1;
 	TAILQ_REMOVE(tab, key, entry);
 	EVP_PKEY_free(key->pkey);	/* clears the private numbers */
+	kh_p11_key_free(key->p11);
 	freezero(key, sizeof(*key));
 	return 0;
 }
@@ -236,6 +238,66 @@ kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
 	return -1;
 }
 
+/* Sign dgst (of md) with a token key, or verify the signature made. */
+static int
+kh_p11_op(const struct kh_key *key, uint32_t alg, uint32_t md,
+    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen,
+    int verify)
+{
+	if (verify)
+		return kh_pkey_op(key->pkey, alg, md, dgst, dlen, sig, siglen,
+		    1);
+	return kh_p11_sign(key->p11, alg, md, dgst, dlen, sig, siglen);
+}
+
+/*
+ * Add (or replace) key keyid, held in the PKCS#11 token that uri names
+ * and unlocked with pin.  The self-test signs through the token and
+ * verifies with the public half it reported.
+ */
+int
+kh_key_add_p11(struct kh_keytab *tab, uint32_t keyid, const char *uri,
+    const char *pin, char *err, size_t errlen)
+{
+	struct kh_key	 tmp, *key;
+	uint8_t		 in[32], sig[PROTO_SIGN_MAX_SIG];
+	size_t		 siglen = sizeof(sig);
+	char		 why[256];
+	int		 type;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if ((tmp.p11 = kh_p11_key_open(uri, pin, &tmp.pkey, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", uri, why);
+		return -1;
+	}
+	if ((type = kh_key_type(tmp.pkey, uri, err, errlen)) == -1)
+		goto fail;
+	tmp.type = type;
+	memset(in, 0x5a, sizeof(in));
+	if (kh_p11_op(&tmp, type == KH_KEY_RSA ? SIGN_RSA_PSS : SIGN_ECDSA,
+	    SIGN_MD_SHA256, in, sizeof(in), sig, &siglen, 0) == -1 ||
+	    kh_p11_op(&tmp, type == KH_KEY_RSA ? SIGN_RSA_PSS : SIGN_ECDSA,
+	    SIGN_MD_SHA256, in, sizeof(in), sig, &siglen, 1) == -1) {
+		snprintf(err, errlen, "%s: key fails its signature self-test",
+		    uri);
+		goto fail;
+	}
+	if ((key = calloc(1, sizeof(*key))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", uri);
+		goto fail;
+	}
+	*key = tmp;
+	key->keyid = keyid;
+	kh_key_drop(tab, keyid);
+	TAILQ_INSERT_TAIL(tab, key, entry);
+	return 0;
+ fail:
+	EVP_PKEY_free(tmp.pkey);
+	kh_p11_key_free(tmp.p11);
+	return -1;
+}
+
 /* The public half as SubjectPublicKeyInfo DER (OPENSSL_free it). */
 int
 kh_key_spki(EVP_PKEY *pkey, uint8_t **der, size_t *len)
@@ -355,7 +417,11 @@ kh_sign_input(const struct kh_key *key, const struct proto_sign_req *h,
 		ERR_clear_error();
 		return -1;
 	}
-	r = kh_pkey_op(key->pkey, h->alg, h->md, dgst, dlen, sig, siglen, 0);
+	if (key->p11 != NULL)
+		r = kh_p11_op(key, h->alg, h->md, dgst, dlen, sig, siglen, 0);
+	else
+		r = kh_pkey_op(key->pkey, h->alg, h->md, dgst, dlen, sig,
+		    siglen, 0);
 	explicit_bzero(dgst, sizeof(dgst));
 	return r;
 }

@@ -34,11 +34,14 @@ enum kh_keytype {
 	KH_KEY_ED25519
 };
 
+struct kh_p11key;
+
 struct kh_key {
 	TAILQ_ENTRY(kh_key)	 entry;
 	uint32_t		 keyid;
 	enum kh_keytype		 type;
-	EVP_PKEY		*pkey;
+	EVP_PKEY		*pkey;	/* private; public only for a token key */
+	struct kh_p11key	*p11;	/* the key is in a PKCS#11 token */
 };
 TAILQ_HEAD(kh_keytab, kh_key);
 
@@ -53,6 +56,8 @@ struct kh_key	*kh_key_find(const struct kh_keytab *, uint32_t);
 int		 kh_key_read_fd(int, uint8_t *, size_t *);
 int		 kh_key_add(struct kh_keytab *, uint32_t, const uint8_t *,
 		    size_t, const char *, char *, size_t);
+int		 kh_key_add_p11(struct kh_keytab *, uint32_t, const char *,
+		    const char *, char *, size_t);
 int		 kh_key_spki(EVP_PKEY *, uint8_t **, size_t *);
 int		 kh_key_drop(struct kh_keytab *, uint32_t);
 
