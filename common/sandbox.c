@@ -165,10 +165,11 @@ static const struct sandbox_rule sandbox_keyholder[] = {
 /*
  * Added to the keyholder's list when it signs with a PKCS#11 module.
  * SoftHSM, after C_Initialize, opens, reads, locks (fcntl record
- * locks) and at login rewrites its token files for every operation,
- * and rescans the token directory when another process changed it.
+ * locks) and at login rewrites its token files for every operation;
+ * the C_Initialize that finds a returned token scans its directory.
  * A hardware token's module would need its device or daemon socket
- * instead; this list is what SoftHSM 2.6 was seen to use.
+ * instead; this list is what SoftHSM 2.6 was seen to use.  It logs
+ * a wrong PIN with syslog(3), which must fail, not kill.
  */
 static const struct sandbox_rule sandbox_keyholder_p11[] = {
 	ALLOW(openat),
@@ -180,6 +181,8 @@ static const struct sandbox_rule sandbox_keyholder_p11[] = {
 	ALLOW(fsync),
 	ALLOW(fdatasync),
 	ALLOW(getdents64),
+	ALLOW(newfstatat),		/* lstat() of the directory's entries */
+	DENY(socket, EACCES),		/* SoftHSM's syslog(3): no log */
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))

@@ -890,7 +890,6 @@ khprov_init(void)
 		kp->dec[i].ti = &khp_types[i];
 	}
 	khp_self = kp;
-	atexit(khp_unload);
 	if (OSSL_PROVIDER_add_builtin(NULL, KHPROV_NAME,
 	    khp_provider_init) != 1 ||
 	    (kp->prov[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
@@ -906,6 +905,8 @@ khprov_init(void)
 			    khp_mdnames[i]);
 			return NULL;
 		}
+	/* After OpenSSL's own exit handler, so that it runs before it. */
+	atexit(khp_unload);
 	return kp;
 }
 

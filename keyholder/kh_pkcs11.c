@@ -15,6 +15,7 @@
  * back is used again without a reload.
  */
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -44,10 +45,12 @@ struct kh_p11key {
 	CK_KEY_TYPE		 type;		/* CKK_RSA or CKK_EC */
 	EVP_PKEY		*pub;		/* to recognise the key again */
 	size_t			 ecsize;	/* bytes of r (and of s) */
+	unsigned int		 gen;		/* kh_p11_gen of the session */
 };
 
 /* Loaded once, before the sandbox, by kh_p11_init(). */
 static CK_FUNCTION_LIST	**kh_p11_mods;
+static unsigned int	  kh_p11_gen;	/* C_Initialize calls so far */
 
 /*
  * module is a path, or "p11-kit" for the modules p11-kit's configuration
@@ -250,10 +253,35 @@ kh_p11_ec_pub(struct kh_p11key *k)
 	return pkey;
 }
 
+/*
+ * A module may learn of a returned token only when initialised again
+ * (SoftHSM scans its token directory in C_Initialize): at most once a
+ * second, as every handshake would otherwise ask.  Every key's session
+ * is lost by it; each reconnects at its next signature.
+ */
+static void
+kh_p11_reinit(void)
+{
+	static time_t	 last;
+	time_t		 now = time(NULL);
+	size_t		 m;
+
+	if (now == last || kh_p11_mods == NULL)
+		return;
+	last = now;
+	kh_p11_gen++;
+	for (m = 0; kh_p11_mods[m] != NULL; m++) {
+		p11_kit_module_finalize(kh_p11_mods[m]);
+		if (p11_kit_module_initialize(kh_p11_mods[m]) != CKR_OK)
+			log_warnx("PKCS#11 module: C_Initialize failed");
+	}
+}
+
 static void
 kh_p11_close(struct kh_p11key *k)
 {
-	if (k->session != CK_INVALID_HANDLE)
+	/* A handle from before a new C_Initialize may name another's. */
+	if (k->session != CK_INVALID_HANDLE && k->gen == kh_p11_gen)
 		k->mod->C_CloseSession(k->session);
 	k->session = CK_INVALID_HANDLE;
 }
@@ -269,13 +297,17 @@ kh_p11_connect(struct kh_p11key *k, EVP_PKEY **pub)
 	CK_RV		 rv;
 
 	kh_p11_close(k);
-	if (kh_p11_find_token(k) == -1)
-		return "no token matches the URI";
+	if (kh_p11_find_token(k) == -1) {
+		kh_p11_reinit();
+		if (kh_p11_find_token(k) == -1)
+			return "no token matches the URI";
+	}
 	if (k->mod->C_OpenSession(k->slot, CKF_SERIAL_SESSION, NULL, NULL,
 	    &k->session) != CKR_OK) {
 		k->session = CK_INVALID_HANDLE;
 		return "cannot open a session with the token";
 	}
+	k->gen = kh_p11_gen;
 	rv = k->mod->C_Login(k->session, CKU_USER, (CK_UTF8CHAR *)k->pin,
 	    strlen(k->pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)

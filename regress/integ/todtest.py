@@ -3,6 +3,7 @@ loopback port, real clients (Python's ssl, curl, openssl s_client), and TAP
 output.  Only loopback; every wait is bounded."""
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -105,7 +106,8 @@ class Todod:
 
     def __init__(self, build, prefork=2, rules=None, extra="",
                  tlsextra="", server="localhost", crl=True, treq=10,
-                 tidle=60, ths=10, ipv6=False, env=None, workdir=None):
+                 tidle=60, ths=10, ipv6=False, env=None, workdir=None,
+                 key=None):
         self.build = os.path.join(TOP, build)
         self.pki = pki_dir(build)
         self.dir = workdir or tempfile.mkdtemp(prefix="todod-test-")
@@ -130,7 +132,8 @@ class Todod:
                            db=os.path.join(self.dir, "todo.db"),
                            treq=treq, tidle=tidle, ths=ths, extra=extra,
                            tlsextra=tlsextra, server=server,
-                           crl=crl, rules="\n".join(rules), ipv6=ipv6)
+                           crl=crl, rules="\n".join(rules), ipv6=ipv6,
+                           key=key)
         self.write_conf()
         ensure_user()
 
@@ -144,7 +147,7 @@ class Todod:
             prefork=p["prefork"], db=p["db"], treq=p["treq"],
             tidle=p["tidle"], ths=p["ths"], extra=p["extra"],
             cert=os.path.join(self.pki, p["server"] + ".crt"),
-            key=os.path.join(self.pki, p["server"] + ".key"),
+            key=p.get("key") or os.path.join(self.pki, p["server"] + ".key"),
             ca=os.path.join(self.pki, "ca.crt"),
             crl=('crl "%s"' % os.path.join(self.pki, "crl.pem"))
             if p["crl"] else "",
@@ -332,6 +335,55 @@ class Todod:
             name, _, val = line.rpartition(" ")
             out[name] = float(val)
         return out
+
+
+def key_secrets(keyfile):
+    """Byte strings that only the private key contains."""
+    txt = subprocess.run(["openssl", "pkey", "-in", keyfile, "-noout",
+                          "-text"], capture_output=True, text=True).stdout
+    out = []
+    for field in ("priv", "privateExponent", "prime1", "prime2",
+                  "exponent1", "exponent2", "coefficient"):
+        m = re.search(r"^%s:\n((?:\s+[0-9a-f:]+\n)+)" % field, txt, re.M)
+        if not m:
+            continue
+        raw = bytes.fromhex(re.sub(r"[\s:]", "", m.group(1)))
+        raw = raw.lstrip(b"\0")
+        # big-endian as in DER, little-endian as in BIGNUM limbs on x86-64
+        out.append((field, raw[:24]))
+        out.append((field + " (reversed)", raw[::-1][:24]))
+    pem = open(keyfile).read()
+    body = "".join(l for l in pem.splitlines() if not l.startswith("-----"))
+    out.append(("PEM body", body[:40].encode()))
+    der = base64.b64decode(body)
+    out.append(("DER", der[len(der) // 2:len(der) // 2 + 24]))
+    return out
+
+
+def scan_memory(pid, needles):
+    """Names of the needles found in the readable memory of pid."""
+    found = set()
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read().splitlines()
+    with open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            parts = line.split()
+            addr, perms = parts[0], parts[1]
+            name = parts[5] if len(parts) > 5 else ""
+            if "r" not in perms or name in ("[vvar]", "[vsyscall]"):
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            if hi - lo > 1 << 30:
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for what, n in needles:
+                if n in data:
+                    found.add(what)
+    return found
 
 
 def count_responses(data):

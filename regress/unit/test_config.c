@@ -236,6 +236,36 @@ test_full(void)
 	config_free(c);
 }
 
+/* A "pkcs11:" key is kept as written; its PIN file resolves like a path. */
+static void
+test_pkcs11(void)
+{
+	struct config	*c;
+	char		 err[512], want[PATH_MAX + 16];
+
+	c = parse_text("listen on 127.0.0.1 port 8443\n"
+	    "tls {\n"
+	    "\tcertificate \"server.crt\"\n"
+	    "\tkey \"pkcs11:token=todod;object=server;type=private\"\n"
+	    "\tpin \"token.pin\"\n"
+	    "\tpkcs11 module \"/usr/lib/softhsm/libsofthsm2.so\"\n"
+	    "\tclient ca \"ca.crt\"\n"
+	    "}\n", err, sizeof(err));
+	TAP_OK(c != NULL, "pkcs11 key, pin and module parse (%s)",
+	    c ? "" : err);
+	if (c == NULL)
+		return;
+	TAP_OK(strcmp(c->tls.key,
+	    "pkcs11:token=todod;object=server;type=private") == 0,
+	    "the URI is kept as written");
+	snprintf(want, sizeof(want), "%s/token.pin", dir);
+	TAP_OK(c->tls.pin != NULL && strcmp(c->tls.pin, want) == 0,
+	    "relative pin file resolved");
+	TAP_OK(c->tls.p11module != NULL && strcmp(c->tls.p11module,
+	    "/usr/lib/softhsm/libsofthsm2.so") == 0, "pkcs11 module");
+	config_free(c);
+}
+
 /* A relative -f path still resolves against the file's directory. */
 static void
 test_relative_path(void)
@@ -1099,6 +1129,7 @@ main(void)
 	log_setsink(sink);
 	test_defaults();
 	test_full();
+	test_pkcs11();
 	test_relative_path();
 	test_listen();
 	test_macros();
