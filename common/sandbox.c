@@ -181,7 +181,7 @@ static const struct sandbox_rule sandbox_keyholder_p11[] = {
 	ALLOW(fsync),
 	ALLOW(fdatasync),
 	ALLOW(getdents64),
-	ALLOW(newfstatat),		/* lstat() of the directory's entries */
+	ALLOW(newfstatat),		/* lstat() of a directory's entries */
 	DENY(socket, EACCES),		/* SoftHSM's syslog(3): no log */
 };
 

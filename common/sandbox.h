@@ -14,7 +14,7 @@
 enum sandbox_role {
 	SANDBOX_WORKER,
 	SANDBOX_KEYHOLDER,
-	SANDBOX_KEYHOLDER_P11	/* the keyholder's, and a software token's */
+	SANDBOX_KEYHOLDER_P11	/* and what a software token needs */
 };
 
 /*

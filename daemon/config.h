@@ -35,9 +35,8 @@ TAILQ_HEAD(config_listens, config_listen);
 
 struct config_tls {
 	char		*cert;		/* PEM chain, leaf first */
-	char		*key;		/* PEM private key (RSA, EC, Ed25519),
-					   or a "pkcs11:" URI */
-	char		*pin;		/* PIN file for a PKCS#11 key */
+	char		*key;		/* PEM key file or "pkcs11:" URI */
+	char		*pin;		/* PIN file for a token key */
 	char		*p11module;	/* NULL: p11-kit's modules */
 	char		*ca;		/* CA clients must chain to */
 	char		*crl;		/* optional */

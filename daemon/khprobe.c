@@ -34,7 +34,7 @@
 #include "paths.h"
 #include "proto.h"
 
-#define KHPROBE_WAIT_MS		10000	/* module load, login, self-test */
+#define KHPROBE_WAIT_MS		10000	/* load, login, self-test */
 #define KHPROBE_KEYID		1
 
 int

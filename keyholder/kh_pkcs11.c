@@ -33,7 +33,7 @@
 #include "log.h"
 #include "proto.h"
 
-#define KH_P11_ATTRMAX	1024	/* public attribute bytes (RSA 8192) */
+#define KH_P11_ATTRMAX	1024	/* attribute bytes (RSA 8192) */
 
 struct kh_p11key {
 	P11KitUri		*uri;
@@ -43,8 +43,8 @@ struct kh_p11key {
 	CK_SESSION_HANDLE	 session;	/* CK_INVALID_HANDLE: none */
 	CK_OBJECT_HANDLE	 obj;
 	CK_KEY_TYPE		 type;		/* CKK_RSA or CKK_EC */
-	EVP_PKEY		*pub;		/* to recognise the key again */
-	size_t			 ecsize;	/* bytes of r (and of s) */
+	EVP_PKEY		*pub;		/* to know the key again */
+	size_t			 ecsize;	/* bytes of r, of s */
 	unsigned int		 gen;		/* kh_p11_gen of the session */
 };
 

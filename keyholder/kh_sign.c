@@ -202,12 +202,29 @@ kh_key_selftest(EVP_PKEY *pkey, enum kh_keytype type)
 	return kh_pkey_op(pkey, alg, md, in, sizeof(in), sig, &siglen, 1);
 }
 
+/* Put a checked key k in the table, replacing the one of its id. */
+static int
+kh_key_insert(struct kh_keytab *tab, const struct kh_key *k,
+    const char *name, char *err, size_t errlen)
+{
+	struct kh_key	*key;
+
+	if ((key = calloc(1, sizeof(*key))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	*key = *k;
+	kh_key_drop(tab, key->keyid);
+	TAILQ_INSERT_TAIL(tab, key, entry);
+	return 0;
+}
+
 /* Add (or replace) key keyid from PEM; else err names path and why. */
 int
 kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
     size_t len, const char *path, char *err, size_t errlen)
 {
-	struct kh_key	*key;
+	struct kh_key	 key;
 	EVP_PKEY	*pkey;
 	int		 type;
 
@@ -223,16 +240,12 @@ kh_key_add(struct kh_keytab *tab, uint32_t keyid, const uint8_t *pem,
 		    path);
 		goto fail;
 	}
-	if ((key = calloc(1, sizeof(*key))) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	key->keyid = keyid;
-	key->type = type;
-	key->pkey = pkey;
-	kh_key_drop(tab, keyid);
-	TAILQ_INSERT_TAIL(tab, key, entry);
-	return 0;
+	memset(&key, 0, sizeof(key));
+	key.keyid = keyid;
+	key.type = type;
+	key.pkey = pkey;
+	if (kh_key_insert(tab, &key, path, err, errlen) == 0)
+		return 0;
  fail:
 	EVP_PKEY_free(pkey);
 	return -1;
@@ -259,7 +272,7 @@ int
 kh_key_add_p11(struct kh_keytab *tab, uint32_t keyid, const char *uri,
     const char *pin, char *err, size_t errlen)
 {
-	struct kh_key	 tmp, *key;
+	struct kh_key	 tmp;
 	uint8_t		 in[32], sig[PROTO_SIGN_MAX_SIG];
 	size_t		 siglen = sizeof(sig);
 	char		 why[256];
@@ -283,15 +296,9 @@ kh_key_add_p11(struct kh_keytab *tab, uint32_t keyid, const char *uri,
 		    uri);
 		goto fail;
 	}
-	if ((key = calloc(1, sizeof(*key))) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", uri);
-		goto fail;
-	}
-	*key = tmp;
-	key->keyid = keyid;
-	kh_key_drop(tab, keyid);
-	TAILQ_INSERT_TAIL(tab, key, entry);
-	return 0;
+	tmp.keyid = keyid;
+	if (kh_key_insert(tab, &tmp, uri, err, errlen) == 0)
+		return 0;
  fail:
 	EVP_PKEY_free(tmp.pkey);
 	kh_p11_key_free(tmp.p11);
