@@ -14,6 +14,7 @@
  * logs in again with the PIN kept in the secure heap: a token that comes
  * back is used again without a reload.
  */
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 
@@ -260,13 +261,13 @@ kh_p11_ec_pub(struct kh_p11key *k)
  * is lost by it; each reconnects at its next signature.
  */
 static void
-kh_p11_reinit(void)
+kh_p11_reinit(int force)
 {
 	static time_t	 last;
 	time_t		 now = time(NULL);
 	size_t		 m;
 
-	if (now == last || kh_p11_mods == NULL)
+	if ((now == last && !force) || kh_p11_mods == NULL)
 		return;
 	last = now;
 	kh_p11_gen++;
@@ -298,7 +299,7 @@ kh_p11_connect(struct kh_p11key *k, EVP_PKEY **pub)
 
 	kh_p11_close(k);
 	if (kh_p11_find_token(k) == -1) {
-		kh_p11_reinit();
+		kh_p11_reinit(0);
 		if (kh_p11_find_token(k) == -1)
 			return "no token matches the URI";
 	}
@@ -327,6 +328,27 @@ kh_p11_connect(struct kh_p11key *k, EVP_PKEY **pub)
 		return "unsupported key type (RSA or EC)";
 	ERR_clear_error();
 	return *pub == NULL ? "cannot read the public key" : NULL;
+}
+
+/*
+ * At load, a token missing may be one that another keyholder is
+ * rewriting (SoftHSM updates its token file at login): a few tries,
+ * 100 ms apart, each with the module initialised again.
+ */
+static const char *
+kh_p11_connect_retry(struct kh_p11key *k)
+{
+	const char	*why;
+	int		 i;
+
+	for (i = 0; (why = kh_p11_connect(k, &k->pub)) != NULL && i < 5;
+	    i++) {
+		if (strcmp(why, "no token matches the URI") != 0)
+			break;
+		poll(NULL, 0, 100);
+		kh_p11_reinit(1);
+	}
+	return why;
 }
 
 void
@@ -366,7 +388,7 @@ kh_p11_key_open(const char *uristr, const char *pin, EVP_PKEY **pub,
 	}
 	if (!kh_p11_ready())
 		why = "no PKCS#11 module loaded";
-	else if ((why = kh_p11_connect(k, &k->pub)) == NULL) {
+	else if ((why = kh_p11_connect_retry(k)) == NULL) {
 		*pub = k->pub;
 		EVP_PKEY_up_ref(k->pub);
 		return k;
