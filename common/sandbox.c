@@ -181,7 +181,7 @@ static const struct sandbox_rule sandbox_keyholder_p11[] = {
 	ALLOW(fsync),
 	ALLOW(fdatasync),
 	ALLOW(getdents64),
-	ALLOW(newfstatat),		/* lstat() of a directory's entries */
+	ALLOW(newfstatat),		/* its fstat(), lstat() of entries */
 	DENY(socket, EACCES),		/* SoftHSM's syslog(3): no log */
 };
 
@@ -342,16 +342,28 @@ sandbox_build(const struct sandbox_rule *rules, size_t n, int *count)
 	return NULL;
 }
 
+/*
+ * a, then b.  A rule of b overrides a's rules for the same call with
+ * another action: the token's list allows what the keyholder's denies.
+ */
 static struct sandbox_rule *
 sandbox_join(const struct sandbox_rule *a, size_t na,
-    const struct sandbox_rule *b, size_t nb)
+    const struct sandbox_rule *b, size_t nb, size_t *n)
 {
 	struct sandbox_rule	*r;
+	size_t			 i, j;
 
 	if ((r = reallocarray(NULL, na + nb, sizeof(*r))) == NULL)
 		fatal("%s", __func__);
-	memcpy(r, a, na * sizeof(*r));
-	memcpy(r + na, b, nb * sizeof(*r));
+	for (i = *n = 0; i < na; i++) {
+		for (j = 0; j < nb; j++)
+			if (b[j].nr == a[i].nr && b[j].action != a[i].action)
+				break;
+		if (j == nb)
+			r[(*n)++] = a[i];
+	}
+	memcpy(r + *n, b, nb * sizeof(*r));
+	*n += nb;
 	return r;
 }
 
@@ -379,8 +391,7 @@ sandbox_child(enum sandbox_role role)
 	case SANDBOX_KEYHOLDER_P11:
 		rules = both = sandbox_join(sandbox_keyholder,
 		    NELEM(sandbox_keyholder), sandbox_keyholder_p11,
-		    NELEM(sandbox_keyholder_p11));
-		n = NELEM(sandbox_keyholder) + NELEM(sandbox_keyholder_p11);
+		    NELEM(sandbox_keyholder_p11), &n);
 		name = "keyholder (PKCS#11)";
 		break;
 	default:
