@@ -119,17 +119,13 @@ static void
 parent_dispatch(struct child *c, struct ipc_msg *msg)
 {
 	struct parent	*p = c->p;
-	uint32_t	 pri;
-	const char	*line;
+	char		 name[32];
 
 	switch (msg->hdr.type) {
 	case IMSG_LOG:
-		if (ipc_get_u32(msg, &pri) == -1 ||
-		    ipc_get_str(msg, &line) == -1 || ipc_get_end(msg) == -1) {
+		if (log_child_msg(&c->loglimit, parent_child_name(c, name,
+		    sizeof(name)), msg) == -1)
 			parent_child_kill(c, "malformed log message");
-			return;
-		}
-		log_emit_raw(pri & LOG_PRIMASK, line);
 		return;
 	default:
 		break;

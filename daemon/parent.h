@@ -21,6 +21,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "lockfile.h"
+#include "log.h"
 #include "proto.h"
 #include "shm.h"
 
@@ -46,6 +47,7 @@ struct child {
 	uint32_t		 cfg_done;	/* generation acknowledged */
 	uint32_t		 cfg_sent;	/* generation sent */
 	int			 ready;		/* running a committed config */
+	struct log_limit	 loglimit;	/* on the lines it sends */
 	/* workers: their counters segment */
 	struct shm_counters	*ctr;
 	int			 ctr_fd;

@@ -1,11 +1,9 @@
-#define LIBBSD_OPENBSD_VIS
 #include <sys/types.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <vis.h>
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -26,11 +24,6 @@
  * configuration (the CRL, the rules) is not cached; only what the
  * certificate itself says.
  */
-
-#define PEER_CACHE	64
-
-static struct peer	*peer_cache[PEER_CACHE];
-static uint64_t		 peer_tick;
 
 void
 peer_unref(struct peer *p)
@@ -97,10 +90,9 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 	}
 	p->cnjson = (char *)b.data;
 	n = strlen(p->id.cn);
-	if ((p->cnlog = reallocarray(NULL, n + 1, 4)) == NULL)
+	if ((p->cnlog = malloc(LOG_ESCAPE_SIZE(n))) == NULL)
 		goto nomem;
-	strnvis(p->cnlog, p->id.cn, n * 4 + 1, VIS_SAFE | VIS_CSTYLE |
-	    VIS_DQ);
+	log_escape(p->cnlog, LOG_ESCAPE_SIZE(n), p->id.cn, n);
 	X509_free(x);
 	return p;
  nomem:
@@ -118,7 +110,7 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
  * reference for the caller.
  */
 struct peer *
-peer_get(struct tls *tls, char *err, size_t errlen)
+peer_get(struct peer_cache *pc, struct tls *tls, char *err, size_t errlen)
 {
 	struct peer	*p;
 	const char	*hash;
@@ -129,24 +121,24 @@ peer_get(struct tls *tls, char *err, size_t errlen)
 		return NULL;
 	}
 	for (i = 0; i < PEER_CACHE; i++) {
-		if ((p = peer_cache[i]) == NULL) {
+		if ((p = pc->slot[i]) == NULL) {
 			victim = i;
 			continue;
 		}
 		if (strcmp(p->hash, hash) == 0) {
-			p->used = ++peer_tick;
+			p->used = ++pc->tick;
 			p->refs++;
 			return p;
 		}
-		if (peer_cache[victim] != NULL &&
-		    p->used < peer_cache[victim]->used)
+		if (pc->slot[victim] != NULL &&
+		    p->used < pc->slot[victim]->used)
 			victim = i;
 	}
 	if ((p = peer_parse(tls, hash, err, errlen)) == NULL)
 		return NULL;
-	peer_unref(peer_cache[victim]);
-	peer_cache[victim] = p;
-	p->used = ++peer_tick;
+	peer_unref(pc->slot[victim]);
+	pc->slot[victim] = p;
+	p->used = ++pc->tick;
 	p->refs = 2;		/* the cache's and the caller's */
 	return p;
 }

@@ -27,7 +27,17 @@ struct peer {
 	uint64_t		 used;
 };
 
-struct peer	*peer_get(struct tls *, char *, size_t);
+/*
+ * A worker's parsed client certificates, by hash, least recently used
+ * out first (the worker keeps one in struct worker).
+ */
+#define PEER_CACHE	64
+struct peer_cache {
+	struct peer	*slot[PEER_CACHE];
+	uint64_t	 tick;		/* the clock of `used' */
+};
+
+struct peer	*peer_get(struct peer_cache *, struct tls *, char *, size_t);
 void		 peer_unref(struct peer *);
 int		 peer_check(const struct peer *, struct X509_crl_st *, char *,
 		    size_t);

@@ -379,14 +379,15 @@ static enum met_hsfail
 server_hsfail_reason(struct conn *c, const char *err, char *why,
     size_t whylen)
 {
-	const struct tlshook_verify	*v = tlshook_verify_last();
+	const struct tlshook_verify	*v = tlshook_verify_get(c->tls);
 	enum met_hsfail			 r;
+	char				 subj[LOG_ESCAPE_SIZE(64)];
 
 	if (c->w->sign_failed) {
 		snprintf(why, whylen, "keyholder signature failed");
 		return HSF_KEYHOLDER;
 	}
-	if (v->error != 0) {
+	if (v != NULL) {
 		switch (v->error) {
 		case X509_V_ERR_CERT_HAS_EXPIRED:
 			r = HSF_EXPIRED;
@@ -411,8 +412,10 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
 			r = HSF_BAD_CERT;
 			break;
 		}
+		/* anyone can present any subject: escaped */
 		snprintf(why, whylen, "%s (certificate \"%s\")",
-		    X509_verify_cert_error_string(v->error), v->subject);
+		    X509_verify_cert_error_string(v->error), log_escape(subj,
+		    sizeof(subj), v->subject, v->subjectlen));
 		return r;
 	}
 	if (err == NULL)
@@ -437,7 +440,6 @@ conn_handshake(struct conn *c)
 	char		 why[512];
 	int		 r;
 
-	tlshook_verify_reset();
 	w->sign_failed = 0;
 	r = tls_handshake(c->tls);
 	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
@@ -452,7 +454,8 @@ conn_handshake(struct conn *c)
 		return;
 	}
 	w->ctr->handshakes++;
-	if ((c->peer = peer_get(c->tls, why, sizeof(why))) == NULL) {
+	if ((c->peer = peer_get(&w->peers, c->tls, why, sizeof(why))) ==
+	    NULL) {
 		log_warnx("peer=%s client certificate: %s", c->peer_addr, why);
 		w->ctr->hsfail[HSF_BAD_CERT]++;
 		conn_close(c);
@@ -773,11 +776,17 @@ static void
 server_log(struct conn *c)
 {
 	const char	*target = c->req.target ? c->req.target : "-";
+	const char	*method = c->req.method_name[0] ? c->req.method_name :
+			    "-";
+	char		 t[204], m[LOG_ESCAPE_SIZE(24)];
 
-	/* The target is printable ASCII (the parser saw to it). */
-	log_info("peer=%s cn=\"%s\" \"%s %.200s%s HTTP/1.%d\" %d %zu", c->peer_addr,
-	    c->peer ? c->peer->cnlog : "", c->req.method_name[0] ?
-	    c->req.method_name : "-", target, strlen(target) > 200 ? "..." : "",
+	/*
+	 * What the client sent is escaped, whatever the parser allowed; the
+	 * target is cut at 200 characters, "..." saying so.
+	 */
+	log_info("peer=%s cn=\"%s\" \"%s %s HTTP/1.%d\" %d %zu", c->peer_addr,
+	    c->peer ? c->peer->cnlog : "", log_escape(m, sizeof(m), method,
+	    strlen(method)), log_escape(t, sizeof(t), target, strlen(target)),
 	    c->req.version == 10 ? 0 : 1, c->status, c->bodysize);
 }
 

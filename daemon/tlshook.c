@@ -1,4 +1,7 @@
+#include <sys/queue.h>
+
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/ssl.h>
@@ -18,10 +21,28 @@ typedef int (*verify_cb_t)(X509_STORE_CTX *, void *);
 typedef long (*callback_ctrl_t)(SSL_CTX *, int, void (*)(void));
 typedef void (*set_verify_t)(SSL_CTX *, verify_cb_t, void *);
 
-/* libretls installs the same two functions on every context it makes. */
+/*
+ * A failed verification, kept in the connection's SSL (ex_data) and freed
+ * with it.  libtls gives no way from a connection's struct tls to its SSL,
+ * only the other way (libretls makes the struct tls the SSL's app data):
+ * so the records that exist are also listed, to be found by that owner.
+ */
+struct tlshook_rec {
+	LIST_ENTRY(tlshook_rec)	 entry;
+	const void		*owner;		/* the connection's struct tls */
+	struct tlshook_verify	 v;
+};
+LIST_HEAD(tlshook_recs, tlshook_rec);
+
+/*
+ * Interposition has no context argument: what libretls installs (the same
+ * two functions on every context it makes) and the index of our ex_data
+ * are facts of the process.
+ */
 static ticket_cb_t		 tlshook_ticket_orig;
 static verify_cb_t		 tlshook_verify_orig;
-static struct tlshook_verify	 tlshook_last;
+static int			 tlshook_idx = -1;
+static struct tlshook_recs	 tlshook_live = LIST_HEAD_INITIALIZER(tlshook_live);
 static int			 tlshook_nctx;
 
 long	SSL_CTX_callback_ctrl(SSL_CTX *, int, void (*)(void));
@@ -77,21 +98,100 @@ tlshook_verify_each(int ok, X509_STORE_CTX *xctx)
 	return ok;
 }
 
+/* OpenSSL frees a connection's record with its SSL. */
+static void
+tlshook_rec_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	struct tlshook_rec	*rec = ptr;
+
+	if (rec == NULL)
+		return;
+	LIST_REMOVE(rec, entry);
+	free(rec);
+}
+
+static void
+tlshook_add(struct tlshook_verify *v, const char *s, size_t n)
+{
+	size_t	 room = sizeof(v->subject) - 1 - v->subjectlen;
+
+	if (n > room)
+		n = room;
+	memcpy(v->subject + v->subjectlen, s, n);
+	v->subjectlen += n;
+	v->subject[v->subjectlen] = '\0';
+}
+
+/*
+ * The subject as /SN=value/..., values as the certificate holds them (in
+ * UTF-8), unescaped: the log line escapes it once.  X509_NAME_oneline
+ * would escape some bytes already (and leave quotes alone).
+ */
+static void
+tlshook_subject(struct tlshook_verify *v, X509 *cert)
+{
+	const X509_NAME		*name = X509_get_subject_name(cert);
+	const X509_NAME_ENTRY	*e;
+	const char		*sn;
+	unsigned char		*val;
+	int			 i, n;
+
+	v->subjectlen = 0;
+	v->subject[0] = '\0';
+	for (i = 0; i < X509_NAME_entry_count(name); i++) {
+		e = X509_NAME_get_entry(name, i);
+		sn = OBJ_nid2sn(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)));
+		tlshook_add(v, "/", 1);
+		tlshook_add(v, sn, strlen(sn));
+		tlshook_add(v, "=", 1);
+		if ((n = ASN1_STRING_to_UTF8(&val,
+		    X509_NAME_ENTRY_get_data(e))) < 0)
+			continue;
+		tlshook_add(v, (const char *)val, n);
+		OPENSSL_free(val);
+	}
+}
+
+/* The record of the connection being verified, made on first use. */
+static struct tlshook_rec *
+tlshook_rec_of(X509_STORE_CTX *xctx)
+{
+	struct tlshook_rec	*rec;
+	SSL			*ssl;
+
+	ssl = X509_STORE_CTX_get_ex_data(xctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || tlshook_idx == -1)
+		return NULL;
+	if ((rec = SSL_get_ex_data(ssl, tlshook_idx)) != NULL)
+		return rec;
+	if ((rec = calloc(1, sizeof(*rec))) == NULL)
+		return NULL;
+	if (SSL_set_ex_data(ssl, tlshook_idx, rec) != 1) {
+		free(rec);
+		return NULL;
+	}
+	rec->owner = SSL_get_app_data(ssl);
+	LIST_INSERT_HEAD(&tlshook_live, rec, entry);
+	return rec;
+}
+
 static int
 tlshook_verify(X509_STORE_CTX *xctx, void *arg)
 {
-	X509	*cert;
-	int	 r;
+	struct tlshook_rec	*rec;
+	X509			*cert;
+	int			 r;
 
 	r = tlshook_verify_orig(xctx, arg);
-	if (r != 1) {
-		tlshook_last.error = X509_STORE_CTX_get_error(xctx);
-		tlshook_last.depth = X509_STORE_CTX_get_error_depth(xctx);
-		tlshook_last.subject[0] = '\0';
+	if (r != 1 && (rec = tlshook_rec_of(xctx)) != NULL) {
+		rec->v.error = X509_STORE_CTX_get_error(xctx);
+		rec->v.depth = X509_STORE_CTX_get_error_depth(xctx);
+		rec->v.subjectlen = 0;
+		rec->v.subject[0] = '\0';
 		if ((cert = X509_STORE_CTX_get_current_cert(xctx)) != NULL)
-			X509_NAME_oneline(X509_get_subject_name(cert),
-			    tlshook_last.subject,
-			    sizeof(tlshook_last.subject));
+			tlshook_subject(&rec->v, cert);
 	}
 	return r;
 }
@@ -121,6 +221,9 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 		tlshook_verify_orig = cb;
 		cb = tlshook_verify;
 	}
+	if (tlshook_idx == -1)
+		tlshook_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+		    tlshook_rec_free);
 	/* libretls verifies with a context of its own made from the store */
 	X509_STORE_set_verify_cb(SSL_CTX_get_cert_store(ctx),
 	    tlshook_verify_each);
@@ -136,16 +239,21 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 	next(ctx, cb, arg);
 }
 
-void
-tlshook_verify_reset(void)
-{
-	memset(&tlshook_last, 0, sizeof(tlshook_last));
-}
-
+/*
+ * Why the client certificate of the connection tls failed verification;
+ * NULL when it did not (or was not verified).  Only connections whose
+ * verification failed have a record, and only until they are freed, so
+ * the list is short.
+ */
 const struct tlshook_verify *
-tlshook_verify_last(void)
+tlshook_verify_get(struct tls *tls)
 {
-	return &tlshook_last;
+	struct tlshook_rec	*rec;
+
+	LIST_FOREACH(rec, &tlshook_live, entry)
+		if (rec->owner == tls)
+			return &rec->v;
+	return NULL;
 }
 
 /* How many contexts were adjusted: the worker checks the hook is live. */

@@ -12,24 +12,29 @@
  * 3. It reports why a client certificate failed verification only on the
  *    shared server context, and has no way to set SSL_MODE_RELEASE_BUFFERS.
  *    The verify wrapper records the X.509 error of the failing certificate
- *    for the connection being handshaken (workers are single-threaded), and
- *    the SSL_CTX seen here gets the mode and a disabled session-id cache
- *    (resumption goes through tickets, which work across workers).
+ *    in the connection's own SSL (ex_data, freed with it), found again from
+ *    the connection's struct tls; the SSL_CTX seen here gets the mode and a
+ *    disabled session-id cache (resumption goes through tickets, which
+ *    work across workers).
  */
 #ifndef TODOD_TLSHOOK_H
 #define TODOD_TLSHOOK_H
 
+#include <stddef.h>
+
+/* Why a connection's client certificate failed verification. */
 struct tlshook_verify {
-	int	 error;		/* X509_V_ERR_*; 0: none recorded */
+	int	 error;		/* X509_V_ERR_* */
 	int	 depth;
-	char	 subject[256];
+	char	 subject[256];	/* as presented: escape it before logging */
+	size_t	 subjectlen;	/* bytes in subject (it may hold a NUL) */
 };
 
+struct tls;
 struct x509_store_ctx_st;
 
-void	tlshook_verify_reset(void);
 int	tlshook_verify_each(int, struct x509_store_ctx_st *);
-const struct tlshook_verify *tlshook_verify_last(void);
+const struct tlshook_verify *tlshook_verify_get(struct tls *);
 int	tlshook_ctx_count(void);
 
 #endif

@@ -24,29 +24,17 @@
 
 #define WORKER_SCRATCH	(64 * 1024)
 
-static struct worker	*worker_self;	/* for the log sink only */
-static struct shm_state	 worker_nostate;
+/* khprov's observer takes no argument: the one pointer it needs. */
+static struct worker	*worker_observed;
 
 static void	worker_parent_io(int, short, void *);
 static void	worker_dispatch_parent(struct worker *, struct ipc_msg *);
 
-/* Children forward log lines to the parent, which owns syslog. */
+/* The log sink left bytes queued: wait until the channel drains. */
 static void
-worker_log_sink(int pri, const char *line)
+worker_log_kick(void *arg)
 {
-	struct worker	*w = worker_self;
-	struct ipc_wbuf	*wb;
-
-	char		 full[2200];
-
-	if (w == NULL || (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 64)) ==
-	    NULL)
-		return;
-	snprintf(full, sizeof(full), "%s: %s", log_getprocname(), line);
-	ipc_add_u32(wb, pri);
-	ipc_add_str(wb, full);
-	if (ipc_send(&w->parent, wb, -1) == 0)
-		worker_parent_flush(w);
+	worker_parent_flush(arg);
 }
 
 void
@@ -104,12 +92,12 @@ static void
 worker_sign_observer(uint64_t usec, int ok)
 {
 	static const uint64_t	 bounds[MET_SIGN_NB] = MET_SIGN_BOUNDS;
-	struct shm_counters	*ctr = worker_self->ctr;
+	struct shm_counters	*ctr = worker_observed->ctr;
 	int			 i;
 
 	if (!ok) {
 		ctr->sign_failed++;
-		worker_self->sign_failed = 1;
+		worker_observed->sign_failed = 1;
 		return;
 	}
 	for (i = 0; i < MET_SIGN_NB && usec > bounds[i]; i++)
@@ -309,8 +297,6 @@ worker_ticket(struct worker *w, struct ipc_msg *msg)
 	explicit_bzero(&k, sizeof(k));
 }
 
-static struct tlsgen	*worker_pending_tls;
-
 static void
 worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 {
@@ -320,10 +306,10 @@ worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 	if (w->pending == NULL || cfgmsg_get_end(msg) == -1)
 		fatalx("configuration end outside a transaction");
 	gen = w->pending->gen;
-	tlsgen_unref(worker_pending_tls);
-	worker_pending_tls = tlsgen_new(w->pending, w->khprov,
+	tlsgen_unref(w->pending_tls);
+	w->pending_tls = tlsgen_new(w->pending, w->khprov,
 	    w->pending->main.policy_id, err, sizeof(err));
-	if (worker_pending_tls == NULL) {
+	if (w->pending_tls == NULL) {
 		log_warnx("configuration %u: %s", gen, err);
 		if (cfgmsg_send_failed(&w->parent, gen, err) == -1)
 			fatal("%s", __func__);
@@ -340,15 +326,15 @@ worker_cfg_commit(struct worker *w, struct ipc_msg *msg)
 	uint32_t	 gen;
 
 	if (cfgmsg_get_gen(msg, &gen) == -1 || w->pending == NULL ||
-	    worker_pending_tls == NULL || w->pending->gen != gen)
+	    w->pending_tls == NULL || w->pending->gen != gen)
 		fatalx("commit of configuration %u that was not prepared",
 		    gen);
 	server_listeners_apply(w, w->pending);
 	w->conf = w->pending;
 	w->pending = NULL;
 	tlsgen_unref(w->tls);
-	w->tls = worker_pending_tls;
-	worker_pending_tls = NULL;
+	w->tls = w->pending_tls;
+	w->pending_tls = NULL;
 	wconf_free(old);
 	log_debug("configuration %u in use", gen);
 }
@@ -489,7 +475,7 @@ worker_parent_io(int fd, short ev, void *arg)
 		return;
 	if (n == 0 || n == -1) {
 		/* the parent is gone: nobody to answer, nothing to store */
-		log_setsink(NULL);
+		log_setchannel(NULL, NULL, NULL);
 		log_debug("parent channel closed, exiting");
 		exit(0);
 	}
@@ -520,17 +506,13 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	struct event	 evterm, evint;
 
 	memset(w, 0, sizeof(*w));
-	worker_self = w;
+	worker_observed = w;
 	w->id = id;
 	w->foreground = foreground;
 	log_init(foreground, verbose);
-	{
-		static char	 name[32];
-
-		snprintf(name, sizeof(name), "worker %d", id);
-		log_procinit(name);
-		setproctitle("%s", name);
-	}
+	snprintf(w->name, sizeof(w->name), "worker %d", id);
+	log_procinit(w->name);
+	setproctitle("%s", w->name);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	TAILQ_INIT(&w->conns);
@@ -539,7 +521,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	RB_INIT(&w->waiting);
 	cache_init(&w->cache);
 	w->ctr = &w->ctr_local;
-	w->state = &worker_nostate;
+	w->state = &w->state_local;
 	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL ||
 	    (w->rabuf = malloc(WORKER_SCRATCH)) == NULL)
 		fatal("%s", __func__);
@@ -558,7 +540,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
 		fatal("channel to parent");
 	if (!foreground)
-		log_setsink(worker_log_sink);
+		log_setchannel(&w->parent, worker_log_kick, w);
 	event_assign(&w->parent_ev, w->base, w->parent.fd,
 	    EV_READ | EV_PERSIST, worker_parent_io, w);
 	event_add(&w->parent_ev, NULL);
@@ -575,7 +557,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	sandbox_child(SANDBOX_WORKER);
 
 	event_base_dispatch(w->base);
-	log_setsink(NULL);
+	log_setchannel(NULL, NULL, NULL);
 	log_debug("exiting");
 	exit(0);
 }

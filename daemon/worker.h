@@ -113,18 +113,22 @@ struct conn {
 TAILQ_HEAD(conns, conn);
 RB_HEAD(conn_pending, conn);
 
+/* Everything a worker process keeps: no other state is file-static. */
 struct worker {
 	struct event_base	*base;
 	int			 id;
 	int			 foreground;
+	char			 name[32];	/* "worker N", for the log */
 	struct ipc		 parent;
 	struct event		 parent_ev;
 	short			 parent_events;
 
 	struct wconf		*pending;	/* transaction in progress */
+	struct tlsgen		*pending_tls;	/* its TLS, once prepared */
 	struct wconf		*conf;		/* in use */
 	struct tlsgen		*tls;		/* for new connections */
 	struct khprov		*khprov;	/* keyholder signatures */
+	struct peer_cache	 peers;		/* parsed client certificates */
 
 	struct conns		 conns;
 	int			 nconns;
@@ -141,6 +145,7 @@ struct worker {
 	struct cache		 cache;
 	uint64_t		 snapseq;
 	struct shm_state	*state;		/* read-only */
+	struct shm_state	 state_local;	/* until the parent sends one */
 	struct shm_counters	*ctr;		/* ours */
 	struct shm_counters	 ctr_local;	/* until the parent sends one */
 

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +32,6 @@
 
 #define KH_MAX_WORKERS	128
 #define KH_WORKER_QMAX	(256 * 1024)	/* unread replies before a drop */
-#define KH_LOG_QMAX	(1024 * 1024)	/* log lines are dropped past it */
 #define KH_SECURE_HEAP	(256 * 1024)	/* some 140 RSA-4096 keys */
 #define KH_KEYBUF_SIZE	(KH_KEYFILE_MAX + 1)
 
@@ -54,7 +52,6 @@ struct keyholder {
 
 /* PEM bytes of a key file while it is parsed; wiped after each use. */
 static uint8_t		 keybuf[KH_KEYBUF_SIZE] __attribute__((aligned(4096)));
-static struct ipc	*keyholder_logchan;	/* the sink has no context */
 static char		 keyholder_name[32] = "keyholder";
 
 static void
@@ -63,28 +60,6 @@ keyholder_usage(void)
 	fprintf(stderr, "usage: todod-keyholder [-dv] [-I instance] "
 	    "[-p pkcs11-module] [-r chroot] [-s rate] [-u uid:gid]\n");
 	exit(1);
-}
-
-/* The parent writes forwarded lines as they are: name them here. */
-static void
-keyholder_log_sink(int pri, const char *line)
-{
-	struct ipc_wbuf	*wb;
-	char		 full[2200];
-
-	if (ipc_queued(keyholder_logchan) > KH_LOG_QMAX ||
-	    (wb = ipc_create(IMSG_LOG, 0, strlen(line) + 32)) == NULL)
-		return;
-	snprintf(full, sizeof(full), "%s: %s", keyholder_name, line);
-	ipc_add_u32(wb, (uint32_t)pri);
-	ipc_add_str(wb, full);
-	if (ipc_send(keyholder_logchan, wb, -1) == -1)
-		return;
-	/* A fatal line must reach the parent before we exit. */
-	if (pri <= LOG_CRIT)
-		ipc_flush_blocking(keyholder_logchan, 200);
-	else
-		ipc_flush(keyholder_logchan);
 }
 
 /*
@@ -489,10 +464,9 @@ main(int argc, char *argv[], char *envp[])
 	log_init(1, verbose);
 	log_procinit(keyholder_name);
 	ipc_init(&kh.parent, PROTO_CHANNEL_FD);
-	if (!debug) {
-		keyholder_logchan = &kh.parent;
-		log_setsink(keyholder_log_sink);
-	}
+	/* Its poll loop waits for POLLOUT while lines stay queued. */
+	if (!debug)
+		log_setchannel(&kh.parent, NULL, NULL);
 	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl");
 	setproctitle("-%s", "todod-keyholder");
