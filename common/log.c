@@ -166,6 +166,21 @@ log_escape_byte(char out[5], unsigned char ch, int quoted)
  * quoted: src is a value between double quotes, so " and \ are escaped
  * too; otherwise (a whole line) only control and non-ASCII bytes.
  */
+/* Do the len bytes of src fit in room once escaped? */
+static int
+log_escape_fits(const char *src, size_t len, size_t room, int quoted)
+{
+	char	 seq[5];
+	size_t	 i, n;
+
+	for (i = 0; i < len; i++) {
+		if ((n = log_escape_byte(seq, src[i], quoted)) > room)
+			return 0;
+		room -= n;
+	}
+	return 1;
+}
+
 static char *
 log_escape_mode(char *dst, size_t dstlen, const char *src, size_t len,
     int quoted)
@@ -176,7 +191,8 @@ log_escape_mode(char *dst, size_t dstlen, const char *src, size_t len,
 	for (i = 0; i < len && dstlen >= 4; i++) {
 		n = log_escape_byte(seq, src[i], quoted);
 		room = dstlen - 1 - off;
-		if (n > room || (i + 1 < len && n + 3 > room)) {
+		if (n + 3 > room && !log_escape_fits(src + i, len - i, room,
+		    quoted)) {
 			memcpy(dst + off, "...", 3);
 			off += 3;
 			break;

@@ -7,7 +7,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "tap.h"
 
 static char	 sunk[8][256];
@@ -92,6 +96,95 @@ emit_long(void)
 	log_info("after");
 }
 
+static void
+emit_child_lines(void)
+{
+	struct log_limit	 ll;
+	int			 i, pri;
+
+	memset(&ll, 0, sizeof(ll));
+	log_init(1, 0);
+	log_procinit("parent");
+	pri = log_child_line(&ll, "worker 2", LOG_EMERG,
+	    "parent: x\nparent: forged\r\033[2J\a");
+	if (pri != LOG_ERR)
+		_exit(2);
+	if (log_child_line(&ll, "worker 2", LOG_INFO, "a \"q\" \\ b") !=
+	    LOG_INFO)
+		_exit(3);
+	for (i = 0; i < LOG_CHILD_BURST + 100; i++)
+		log_child_line(&ll, "worker 2", LOG_INFO, "spam");
+	usleep(5000);	/* a few lines' worth of refill */
+	log_child_line(&ll, "worker 2", LOG_INFO, "later");
+}
+
+/* A child that queues much more than the socket holds, then fatalx. */
+static int	 sinkfd = -1;
+
+static void
+emit_fatal_channel(void)
+{
+	struct ipc	 ipc;
+	char		 big[1000];
+	int		 i;
+
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_init(1, 0);
+	ipc_init(&ipc, sinkfd);
+	log_setchannel(&ipc, NULL, NULL);
+	for (i = 0; i < 600; i++)
+		log_info("%s", big);
+	fatalx("last words");
+}
+
+static void
+test_escape(void)
+{
+	char	 d[64], small[8];
+
+	log_escape(d, sizeof(d), "a\nb\r\t\"\\\a\033\177\303\251", 12);
+	TAP_OK(strcmp(d, "a\\nb\\r\\t\\\"\\\\\\007\\033\\177\\303\\251")
+	    == 0, "log_escape: control, quote, backslash, non-ASCII: %s", d);
+	log_escape(d, sizeof(d), "x\0y", 3);
+	TAP_OK(strcmp(d, "x\\000y") == 0, "a NUL byte is escaped, not an end");
+	log_escape(d, sizeof(d), "mtls-client O'Brien", 19);
+	TAP_OK(strcmp(d, "mtls-client O'Brien") == 0, "plain text unchanged");
+	log_escape(small, sizeof(small), "abcdefghij", 10);
+	TAP_OK(strcmp(small, "abcd...") == 0, "too long: cut with ...: %s",
+	    small);
+	log_escape(small, sizeof(small), "ab\n\n\n", 5);
+	TAP_OK(strcmp(small, "ab\\n...") == 0,
+	    "no escape cut in two: %s", small);
+	log_escape(small, sizeof(small), "abcdefg", 7);
+	TAP_OK(strcmp(small, "abcdefg") == 0, "exact fit is not cut");
+}
+
+static void
+test_limit(void)
+{
+	struct log_limit	 ll;
+	uint32_t		 sup = 99;
+	int			 i, n = 0;
+
+	memset(&ll, 0, sizeof(ll));
+	for (i = 0; i < LOG_CHILD_BURST + 50; i++)
+		n += log_limit_pass(&ll, 1000, &sup);
+	TAP_OK(n == LOG_CHILD_BURST, "a burst passes, then lines are "
+	    "refused (%d passed)", n);
+	TAP_OK(log_limit_pass(&ll, 1000, &sup) == 0, "still refused at the "
+	    "same instant");
+	TAP_OK(log_limit_pass(&ll, 1001, &sup) == 1 && sup == 51,
+	    "a millisecond later one passes and says 51 were suppressed "
+	    "(%u)", sup);
+	TAP_OK(log_limit_pass(&ll, 1001, &sup) == 0, "and the next is refused");
+	n = 0;
+	for (i = 0; i < 3 * LOG_CHILD_RATE; i++)
+		n += log_limit_pass(&ll, 2001, &sup);
+	TAP_OK(n == LOG_CHILD_RATE, "one second refills %d lines (%d)",
+	    LOG_CHILD_RATE, n);
+}
+
 int
 main(void)
 {
@@ -133,5 +226,70 @@ main(void)
 	    sunkpri[0] == LOG_INFO && sunkpri[1] == LOG_ERR,
 	    "a sink gets the lines and their priorities");
 	TAP_OK(log_getverbose() == 0, "verbosity reads back");
+
+	test_escape();
+	test_limit();
+
+	{
+		static char	 big[1 << 20];
+		char		*p;
+		int		 n;
+
+		capture(emit_child_lines, big, sizeof(big), &status);
+		TAP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "LOG_EMERG from a child is written at LOG_ERR");
+		TAP_OK(strstr(big, "worker 2: parent: x\\nparent: forged"
+		    "\\r\\033[2J\\007\n") != NULL, "the parent names the "
+		    "sender and escapes control bytes");
+		TAP_OK(strstr(big, "worker 2: a \"q\" \\ b\n") != NULL,
+		    "quotes in a child's line stay as sent");
+		for (n = 0, p = big; (p = strstr(p, "worker 2: spam\n")) !=
+		    NULL; p++)
+			n++;
+		TAP_OK(n >= LOG_CHILD_BURST - 2 && n < LOG_CHILD_BURST + 50,
+		    "rate limited: %d of %d spam lines written", n,
+		    LOG_CHILD_BURST + 100);
+		TAP_OK(strstr(big, "worker 2: ") != NULL && strstr(big,
+		    " lines suppressed (over 1000 a second)\n") != NULL,
+		    "one line says how many were suppressed");
+	}
+
+	{
+		static char	 got[1 << 21];
+		struct ipc	 ipc;
+		struct ipc_msg	 msg;
+		const char	*line;
+		uint32_t	 pri;
+		int		 sv[2], lastcrit = 0, lines = 0, r;
+		pid_t		 pid;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			abort();
+		sinkfd = sv[1];
+		if ((pid = fork()) == 0) {
+			close(sv[0]);
+			emit_fatal_channel();
+			_exit(0);
+		}
+		close(sv[1]);
+		usleep(50000);	/* the child is blocked on a full socket */
+		ipc_init(&ipc, sv[0]);
+		while (ipc_read(&ipc) > 0)
+			while ((r = ipc_get(&ipc, &msg)) == 1) {
+				if (msg.hdr.type == IMSG_LOG &&
+				    ipc_get_u32(&msg, &pri) == 0 &&
+				    ipc_get_str(&msg, &line) == 0) {
+					lines++;
+					if (strcmp(line, "last words") == 0 &&
+					    pri == LOG_CRIT)
+						lastcrit = 1;
+				}
+				ipc_msg_free(&msg);
+			}
+		waitpid(pid, &status, 0);
+		(void)got;
+		TAP_OK(lastcrit && lines == 601, "a child's fatalx line reaches "
+		    "the parent behind %d queued lines, unprefixed", lines - 1);
+	}
 	return tap_done();
 }
