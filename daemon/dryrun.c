@@ -72,22 +72,33 @@ dryrun_load(const char *path, STACK_OF(X509) **chain, X509_CRL **crl,
 	return 0;
 }
 
+/* A certificate's name, whoever made it, printed escaped and quoted. */
+static void
+dryrun_value(const char *fmt, const char *s)
+{
+	char	 esc[LOG_ESCAPE_SIZE(256)];
+
+	if (s == NULL)
+		s = "";
+	printf(fmt, log_escape(esc, sizeof(esc), s, strlen(s)));
+}
+
 static void
 dryrun_identity(const struct authz_identity *id)
 {
 	char	 ip[64];
 	int	 i;
 
-	printf("subject CN \"%s\"", id->cn ? id->cn : "");
+	dryrun_value("subject CN \"%s\"", id->cn);
 	for (i = 0; i < id->nou; i++)
-		printf(", OU \"%s\"", id->ou[i]);
+		dryrun_value(", OU \"%s\"", id->ou[i]);
 	printf("\n");
 	for (i = 0; i < id->ndns; i++)
-		printf("SAN DNS \"%s\"\n", id->dns[i]);
+		dryrun_value("SAN DNS \"%s\"\n", id->dns[i]);
 	for (i = 0; i < id->nuri; i++)
-		printf("SAN URI \"%s\"\n", id->uri[i]);
+		dryrun_value("SAN URI \"%s\"\n", id->uri[i]);
 	for (i = 0; i < id->nemail; i++)
-		printf("SAN email \"%s\"\n", id->email[i]);
+		dryrun_value("SAN email \"%s\"\n", id->email[i]);
 	for (i = 0; i < id->nip; i++)
 		if (inet_ntop(id->iplen[i] == 4 ? AF_INET : AF_INET6, id->ip[i], ip,
 		    sizeof(ip)) != NULL)
