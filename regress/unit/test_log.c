@@ -255,7 +255,6 @@ main(void)
 	}
 
 	{
-		static char	 got[1 << 21];
 		struct ipc	 ipc;
 		struct ipc_msg	 msg;
 		const char	*line;
@@ -286,8 +285,8 @@ main(void)
 				}
 				ipc_msg_free(&msg);
 			}
+		ipc_clear(&ipc);
 		waitpid(pid, &status, 0);
-		(void)got;
 		TAP_OK(lastcrit && lines == 601, "a child's fatalx line reaches "
 		    "the parent behind %d queued lines, unprefixed", lines - 1);
 	}
