@@ -68,12 +68,7 @@ try:
     s = tls(crt, key)
     s.sendall(b"GET /todo/\"x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
               b"\r\n")
-    resp = b""
-    while True:
-        b = s.recv(4096)
-        if not b:
-            break
-        resp += b
+    resp = b"".join(iter(lambda: s.recv(4096), b""))
     s.close()
     ok(resp.startswith(b"HTTP/1.1 "), "the evil client gets a response")
     ok(t.wait_log(r'cn="evil\\n', 5), "its request is logged")
