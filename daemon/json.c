@@ -17,7 +17,9 @@
  *					or past U+10FFFF
  *	"body must not contain NUL bytes"
  *	"strings must not contain \u0000 or lone surrogates"
- *	"unknown member"		a name other than "task" and "done"
+ *	"unknown member \"NAME\""	a name other than "task" and "done";
+ *					NAME cut to 32 bytes, quotes, backslashes
+ *					and control characters shown as '?' 
  *	"duplicate member"		a name seen twice (compared unescaped)
  *	"task must be a non-empty string"  wrong type, or ""
  *	"task is too long"		over TODO_TASK_MAX bytes unescaped
@@ -48,7 +50,6 @@
 #define JSON_ERR_RAWNUL		"body must not contain NUL bytes"
 #define JSON_ERR_ESCAPE		\
 	"strings must not contain \\u0000 or lone surrogates"
-#define JSON_ERR_UNKNOWN	"unknown member"
 #define JSON_ERR_DUP		"duplicate member"
 #define JSON_ERR_TASKTYPE	"task must be a non-empty string"
 #define JSON_ERR_TASKLONG	"task is too long"
@@ -57,9 +58,11 @@
 #define JSON_ERR_NOTASK		"task is required"
 #define JSON_ERR_NOTHING	"nothing to update"
 
-/* An array, not a literal: json_parse_todo() compares the pointer. */
+/* Arrays, not literals: json_parse_todo() compares the pointers. */
 static const char json_err_nomem[] = "out of memory";
 #define JSON_ERR_NOMEM		json_err_nomem
+static const char json_err_unknown[] = "unknown member";
+#define JSON_ERR_UNKNOWN	json_err_unknown
 
 enum json_key {
 	KEY_NONE,
@@ -73,6 +76,7 @@ struct json_ctx {
 	int			 depth;		/* 1 inside the object */
 	int			 complete;	/* the object has ended */
 	enum json_key		 key;		/* member whose value is next */
+	char			 name[JSON_NAME_SHOWN + 4];	/* unknown */
 };
 
 static size_t	json_utf8_len(const uint8_t *, size_t);
@@ -86,6 +90,7 @@ static int	json_on_number(void *, const char *, size_t);
 static int	json_on_string(void *, const unsigned char *, size_t);
 static int	json_on_start_map(void *);
 static int	json_on_map_key(void *, const unsigned char *, size_t);
+static void	json_name_shown(char *, size_t, const unsigned char *, size_t);
 static int	json_on_end_map(void *);
 static int	json_on_start_array(void *);
 static int	json_on_end_array(void *);
@@ -304,6 +309,35 @@ json_on_start_map(void *arg)
 	return 1;
 }
 
+/*
+ * An unknown member's name for the error: whole UTF-8 characters up to
+ * JSON_NAME_SHOWN bytes, "..." if cut, and '?' for what would need an
+ * escape in a message or a log line.
+ */
+static void
+json_name_shown(char *dst, size_t size, const unsigned char *s, size_t len)
+{
+	size_t	 i = 0, o = 0, n;
+
+	while (i < len && o + 4 < size) {
+		if ((n = json_utf8_len(s + i, len - i)) == 0)
+			break;
+		if (n > JSON_NAME_SHOWN - o)
+			break;
+		if (n == 1 && (s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' ||
+		    s[i] == '\\'))
+			dst[o++] = '?';
+		else {
+			memcpy(dst + o, s + i, n);
+			o += n;
+		}
+		i += n;
+	}
+	if (i < len)
+		o += strlcpy(dst + o, "...", size - o);
+	dst[o] = '\0';
+}
+
 static int
 json_on_map_key(void *arg, const unsigned char *s, size_t len)
 {
@@ -316,8 +350,10 @@ json_on_map_key(void *arg, const unsigned char *s, size_t len)
 	} else if (len == 4 && memcmp(s, "done", 4) == 0) {
 		ctx->key = KEY_DONE;
 		seen = ctx->out->has_done;
-	} else
+	} else {
+		json_name_shown(ctx->name, sizeof(ctx->name), s, len);
 		return json_fail(ctx, JSON_ERR_UNKNOWN);
+	}
 	if (seen)
 		return json_fail(ctx, JSON_ERR_DUP);
 	return 1;
@@ -412,6 +448,11 @@ json_parse_todo(const char *body, size_t len, enum json_mode mode,
  fail:
 	todo_input_clear(out);
 	*err = ctx.err;
+	if (ctx.err == JSON_ERR_UNKNOWN) {
+		snprintf(out->errbuf, sizeof(out->errbuf), "%s \"%s\"",
+		    JSON_ERR_UNKNOWN, ctx.name);
+		*err = out->errbuf;
+	}
 	errno = ctx.err == JSON_ERR_NOMEM ? ENOMEM : EINVAL;
 	return -1;
 }

@@ -17,12 +17,15 @@ enum json_mode {
 	JSON_UPDATE		/* PATCH: task and/or done, at least one */
 };
 
+#define JSON_NAME_SHOWN	32	/* bytes of an unknown member's name */
+
 struct todo_input {
 	int		 has_task;
 	char		*task;		/* NUL-terminated, valid UTF-8 (malloc) */
 	size_t		 tasklen;
 	int		 has_done;
 	int		 done;
+	char		 errbuf[JSON_NAME_SHOWN + 32];	/* names a member */
 };
 
 /*
@@ -30,8 +33,9 @@ struct todo_input {
  * "task" (non-empty string, valid UTF-8, at most TODO_TASK_MAX bytes after
  * unescaping; \u0000 and lone surrogates rejected) and "done" (boolean);
  * unknown or duplicate members, trailing garbage, and an empty PATCH are
- * errors.  Returns 0, or -1 with *err set to a short static reason for the
- * 400 body ("task must be a non-empty string", ...).
+ * errors.  Returns 0, or -1 with *err set to a short reason for the 400
+ * body ("task must be a non-empty string", ...): static, or for an unknown
+ * member its name ("unknown member \"tsak\"") in the input's errbuf.
  */
 int	json_parse_todo(const char *, size_t, enum json_mode,
 	    struct todo_input *, const char **);

@@ -446,16 +446,31 @@ test_members(void)
 	    E_DUP), "duplicate task through an escaped name");
 	TAP_OK(bad_parse("{\"done\":true,\"done\":false}", JSON_UPDATE,
 	    E_DUP), "duplicate done");
-	TAP_OK(bad_parse("{\"task\":\"a\",\"x\":1}", JSON_CREATE, E_UNKNOWN),
+	TAP_OK(bad_parse("{\"task\":\"a\",\"x\":1}", JSON_CREATE,
+	    E_UNKNOWN " \"x\""),
 	    "unknown member after a valid task (nothing leaks)");
-	TAP_OK(bad_parse("{\"Task\":\"a\"}", JSON_CREATE, E_UNKNOWN),
+	TAP_OK(bad_parse("{\"Task\":\"a\"}", JSON_CREATE,
+	    E_UNKNOWN " \"Task\""),
 	    "member names are case-sensitive");
-	TAP_OK(bad_parse("{\"task \":\"a\"}", JSON_CREATE, E_UNKNOWN),
+	TAP_OK(bad_parse("{\"task \":\"a\"}", JSON_CREATE,
+	    E_UNKNOWN " \"task \""),
 	    "member name with a trailing space");
-	TAP_OK(bad_parse("{\"\":1}", JSON_UPDATE, E_UNKNOWN),
+	TAP_OK(bad_parse("{\"\":1}", JSON_UPDATE, E_UNKNOWN " \"\""),
 	    "empty member name");
-	TAP_OK(bad_parse("{\"id\":1,\"task\":\"a\"}", JSON_CREATE, E_UNKNOWN),
+	TAP_OK(bad_parse("{\"id\":1,\"task\":\"a\"}", JSON_CREATE,
+	    E_UNKNOWN " \"id\""),
 	    "id is not accepted in a body");
+	TAP_OK(bad_parse("{\"a\\\"b\\n\u00e9\":1}", JSON_UPDATE,
+	    E_UNKNOWN " \"a?b?\u00e9\""), "quote, control character shown as ?"
+	    ", UTF-8 kept");
+	TAP_OK(bad_parse("{\"" "0123456789012345678901234567890123456789"
+	    "\":1}", JSON_UPDATE, E_UNKNOWN
+	    " \"01234567890123456789012345678901...\""),
+	    "a long name is cut to 32 bytes");
+	TAP_OK(bad_parse("{\"" "0123456789012345678901234567890\u00e9"
+	    "\":1}", JSON_UPDATE, E_UNKNOWN
+	    " \"0123456789012345678901234567890...\""),
+	    "the cut never splits a UTF-8 character");
 	TAP_OK(bad_parse("{\"task\":5}", JSON_CREATE, E_TASKTYPE),
 	    "task: number");
 	TAP_OK(bad_parse("{\"task\":null}", JSON_CREATE, E_TASKTYPE),
