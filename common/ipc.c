@@ -367,6 +367,7 @@ ipc_send(struct ipc *ipc, struct ipc_wbuf *wb, int fd)
 	wb->off = 0;
 	TAILQ_INSERT_TAIL(&ipc->wq, wb, entry);
 	ipc->wqbytes += wb->len;
+	ipc->wqcount++;
 	return 0;
 }
 
@@ -391,6 +392,12 @@ size_t
 ipc_queued(const struct ipc *ipc)
 {
 	return ipc->wqbytes;
+}
+
+size_t
+ipc_queued_msgs(const struct ipc *ipc)
+{
+	return ipc->wqcount;
 }
 
 /* One sendmsg: a message carrying a descriptor goes alone. */
@@ -468,6 +475,7 @@ ipc_flush(struct ipc *ipc)
 			}
 			left -= wb->len - wb->off;
 			TAILQ_REMOVE(&ipc->wq, wb, entry);
+			ipc->wqcount--;
 			ipc_wbuf_free(wb);
 		}
 	}

@@ -67,6 +67,7 @@ struct ipc {
 	int			 nfdq;
 	TAILQ_HEAD(, ipc_wbuf)	 wq;
 	size_t			 wqbytes;
+	size_t			 wqcount;	/* messages queued */
 	size_t			 wqmax;	/* 0: unbounded */
 };
 
@@ -95,6 +96,7 @@ int		 ipc_compose(struct ipc *, uint32_t, uint32_t, int,
 int		 ipc_flush(struct ipc *);
 int		 ipc_flush_blocking(struct ipc *, int);
 size_t		 ipc_queued(const struct ipc *);
+size_t		 ipc_queued_msgs(const struct ipc *);
 
 int		 ipc_get_u8(struct ipc_msg *, uint8_t *);
 int		 ipc_get_u32(struct ipc_msg *, uint32_t *);

@@ -76,6 +76,13 @@ enum imsg_type {
 	IMSG_KH_SIGN,		/* struct proto_sign_req + digest bytes */
 	IMSG_KH_SIGNATURE,	/* struct proto_sign_rep + signature bytes */
 
+	/*
+	 * Watchdog, parent -> any child and back: a child that leaves a ping
+	 * unanswered for a few seconds is killed and restarted.
+	 */
+	IMSG_PING,		/* u32 sequence */
+	IMSG_PONG,		/* u32 the ping's sequence */
+
 	IMSG_MAX
 };
 

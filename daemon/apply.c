@@ -16,13 +16,16 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "apply.h"
 #include "authz.h"
 #include "cfgmsg.h"
 #include "config.h"
 #include "keyref.h"
 #include "khprobe.h"
+#include "listen.h"
 #include "log.h"
-#include "parent.h"
+#include "metrics.h"
+#include "proc.h"
 #include "proto.h"
 
 /*
@@ -41,9 +44,9 @@
 #define APPLY_FILE_MAX		(16 * 1024 * 1024)
 #define APPLY_KEY_DROP_DELAY	60	/* old keys outlive handshakes in flight */
 
-static void	apply_fail(struct parent *, const char *, ...)
+static void	apply_fail(struct apply *, const char *, ...)
 		    __attribute__((__format__(printf, 2, 3)));
-static void	apply_commit(struct parent *);
+static void	apply_commit(struct apply *);
 
 static int
 apply_read_file(const char *path, struct buf *b, char *err, size_t errlen)
@@ -208,7 +211,7 @@ tlsmat_load(const struct config *conf, char *err, size_t errlen)
 
 /* Warn about what expires soon (at start, on reload, once a day). */
 void
-apply_check_expiry(struct parent *p, const struct tlsmat *m)
+apply_check_expiry(const struct config *conf, const struct tlsmat *m)
 {
 	time_t		 now = time(NULL), horizon;
 	char		 date[64];
@@ -218,12 +221,12 @@ apply_check_expiry(struct parent *p, const struct tlsmat *m)
 		const char	*path;
 		time_t		 when;
 	} items[] = {
-		{ "server certificate", p->conf->tls.cert, m->cert_notafter },
-		{ "CA certificate", p->conf->tls.ca, m->ca_notafter },
+		{ "server certificate", conf->tls.cert, m->cert_notafter },
+		{ "CA certificate", conf->tls.ca, m->ca_notafter },
 	};
 	size_t		 i;
 
-	horizon = now + (time_t)p->conf->expiry_warn_days * 86400;
+	horizon = now + (time_t)conf->expiry_warn_days * 86400;
 	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		gmtime_r(&items[i].when, &tm);
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
@@ -242,23 +245,23 @@ apply_check_expiry(struct parent *p, const struct tlsmat *m)
 	if (m->crl_nextupdate <= now)
 		log_warnx("CRL %s is out of date since %s; it is still "
 		    "enforced (revoked certificates stay refused): publish a "
-		    "new CRL and reload", p->conf->tls.crl, date);
+		    "new CRL and reload", conf->tls.crl, date);
 	else if (m->crl_nextupdate <= now + 7 * 86400)
-		log_warnx("CRL %s must be renewed before %s", p->conf->tls.crl,
+		log_warnx("CRL %s must be renewed before %s", conf->tls.crl,
 		    date);
 }
 
 /* For a token key the descriptor is the PIN file's, path the URI. */
 static int
-apply_key_to(struct parent *p, struct child *kh,
-    const struct config_tls *tls, uint32_t keyid, char *err, size_t errlen)
+apply_key_to(struct proc *kh, const struct config_tls *tls, uint32_t keyid,
+    char *err, size_t errlen)
 {
 	struct ipc_wbuf	*wb;
 	const char	*path = tls->key;
 	char		 pin[PATH_MAX];
 	int		 fd;
 
-	if (kh->pid == 0 || kh->ipc.fd == -1)
+	if (!proc_alive(kh))
 		return 0;
 	if (khprobe_is_p11(path) ? (khprobe_pin_path(tls, pin, sizeof(pin),
 	    err, errlen) == -1 || (fd = khprobe_open_secret(pin, err,
@@ -272,72 +275,99 @@ apply_key_to(struct parent *p, struct child *kh,
 	}
 	ipc_add_u32(wb, keyid);
 	ipc_add_str(wb, path);
-	if (ipc_send(&kh->ipc, wb, fd) == -1) {
+	if (proc_send(kh, wb, fd) == -1) {
 		snprintf(err, errlen, "keyholder %d: %s", kh->id,
 		    strerror(errno));
 		return -1;
 	}
-	parent_child_flush(kh);
+	proc_flush(kh);
 	return 1;
 }
 
 /* A (re)started keyholder gets the keys in use and any being applied. */
 void
-apply_send_keys(struct parent *p, struct child *kh)
+apply_keyholder_started(struct apply *a, struct proc *kh)
 {
-	char	 err[512];
+	struct apply_txn	*t = &a->txn;
+	char			 err[512];
 
-	if (p->mat != NULL && apply_key_to(p, kh, &p->conf->tls,
-	    p->mat->keyid, err, sizeof(err)) == -1)
+	if (a->mat != NULL && apply_key_to(kh, &a->conf->tls,
+	    a->mat->keyid, err, sizeof(err)) == -1)
 		log_warnx("keyholder %d: %s", kh->id, err);
-	if (p->apply.phase == APPLY_KEYS && apply_key_to(p, kh,
-	    &p->apply.conf->tls, p->apply.mat->keyid, err,
-	    sizeof(err)) == 1)
-		p->apply.keys_waiting++;
+	if (t->phase == APPLY_KEYS && apply_key_to(kh, &t->conf->tls,
+	    t->mat->keyid, err, sizeof(err)) == 1)
+		t->keys_waiting++;
 }
+
+struct apply_drop {
+	struct apply	*a;
+	uint32_t	 keyid;
+};
 
 static void
 apply_key_drop(int fd, short ev, void *arg)
 {
-	struct {
-		struct parent	*p;
-		uint32_t	 keyid;
-	}		*d = arg;
-	struct parent	*p = d->p;
-	int		 i;
+	struct apply_drop	*d = arg;
 
-	for (i = 0; i < p->nkeyholders; i++)
-		if (p->keyholders[i].pid != 0) {
-			ipc_compose(&p->keyholders[i].ipc, IMSG_KH_KEY_DROP, 0,
-			    -1, &d->keyid, sizeof(d->keyid));
-			parent_child_flush(&p->keyholders[i]);
-		}
+	proc_group_compose(d->a->keyholders, IMSG_KH_KEY_DROP, &d->keyid,
+	    sizeof(d->keyid));
 	free(d);
 }
 
 static void
-apply_key_drop_later(struct parent *p, uint32_t keyid, int delay)
+apply_key_drop_later(struct apply *a, uint32_t keyid, int delay)
 {
-	struct {
-		struct parent	*p;
-		uint32_t	 keyid;
-	}		*d;
-	struct timeval	 tv = { delay, 0 };
+	struct apply_drop	*d;
+	struct timeval		 tv = { delay, 0 };
 
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return;
-	d->p = p;
+	d->a = a;
 	d->keyid = keyid;
-	event_base_once(p->base, -1, EV_TIMEOUT, apply_key_drop, d, &tv);
+	event_base_once(a->base, -1, EV_TIMEOUT, apply_key_drop, d, &tv);
 }
 
+/*
+ * Every worker asked has answered, died, or run out of time.  The workers
+ * all get the same configuration, checked by the parent first: if none
+ * could use it, it is refused; if some could, the others are broken (or
+ * hostile), and are replaced.  The new configuration is committed on the
+ * healthy ones and reaches the replacements when they start: a new CA, CRL
+ * or rule set never waits for one worker.
+ */
+static void
+apply_settle(struct apply *a)
+{
+	struct apply_txn	*t = &a->txn;
+	struct proc		*w;
+	int			 i;
+
+	if (t->workers_failed > 0 && (t->workers_ok == 0 || t->startup)) {
+		apply_fail(a, "%s", t->why);
+		return;
+	}
+	for (i = 0; i < a->workers->n; i++) {
+		w = &a->workers->procs[i];
+		if (proc_alive(w) && a->cfg_sent[i] == t->gen &&
+		    a->cfg_done[i] != t->gen)
+			proc_kill(w, "did not take the configuration");
+	}
+	apply_commit(a);
+}
+
+/* A worker that does not answer is stuck; keyholders must all answer. */
 static void
 apply_timeout(int fd, short ev, void *arg)
 {
-	struct parent	*p = arg;
+	struct apply		*a = arg;
+	struct apply_txn	*t = &a->txn;
 
-	apply_fail(p, "timed out waiting for the %s",
-	    p->apply.phase == APPLY_KEYS ? "keyholders" : "workers");
+	if (t->phase == APPLY_KEYS || t->startup) {
+		apply_fail(a, "timed out waiting for the %s",
+		    t->phase == APPLY_KEYS ? "keyholders" : "workers");
+		return;
+	}
+	apply_settle(a);
 }
 
 static void
@@ -349,10 +379,9 @@ apply_new_ticket(struct proto_ticket_key *k, uint32_t rev)
 
 /* Settings that only a restart changes keep their old values. */
 static void
-apply_keep_restart_settings(struct parent *p, struct config *nc)
+apply_keep_restart_settings(struct config *oc, struct config *nc)
 {
-	struct config	*oc = p->conf;
-	char		*s;
+	char	*s;
 
 	if (nc->prefork != oc->prefork || nc->keyholders != oc->keyholders ||
 	    nc->max_signatures != oc->max_signatures)
@@ -376,78 +405,106 @@ apply_keep_restart_settings(struct parent *p, struct config *nc)
 #undef KEEP
 }
 
-static void
-apply_close_listeners(struct config *conf)
+void
+apply_init(struct apply *a, struct event_base *base, struct config *conf,
+    struct proc_group *workers, struct proc_group *keyholders,
+    struct metrics *metrics, const struct apply_hooks *hooks, void *arg)
 {
-	struct config_listen	*l;
-	int			 i;
-
-	TAILQ_FOREACH(l, &conf->listens, entry)
-		for (i = 0; i < CONFIG_MAX_WORKERS; i++)
-			if (l->fds[i] != -1) {
-				close(l->fds[i]);
-				l->fds[i] = -1;
-			}
+	memset(a, 0, sizeof(*a));
+	a->base = base;
+	a->conf = conf;
+	a->workers = workers;
+	a->keyholders = keyholders;
+	a->metrics = metrics;
+	a->hooks = *hooks;
+	a->arg = arg;
+	evtimer_assign(&a->txn.timeout_ev, base, apply_timeout, a);
 }
 
 int
-apply_start(struct parent *p, struct config *conf, int startup, char *err,
+apply_busy(const struct apply *a)
+{
+	return a->txn.phase != APPLY_IDLE;
+}
+
+/* The tickets of a new transaction: a new policy gets new ones. */
+static void
+apply_txn_tickets(struct apply *a, const struct config *conf,
+    const struct tlsmat *m)
+{
+	struct apply_txn	*t = &a->txn;
+
+	/* a new policy must not be skipped by resuming an old session */
+	if (t->startup || a->mat == NULL || a->mat->policy != m->policy ||
+	    conf->tls.ticket_lifetime != a->conf->tls.ticket_lifetime) {
+		apply_new_ticket(&t->tickets[0], ++a->ticket_rev);
+		t->ntickets = 1;
+	} else {
+		memcpy(t->tickets, a->tickets, sizeof(t->tickets));
+		t->ntickets = a->ntickets;
+	}
+}
+
+/* Begin: the key to every keyholder; the rest follows their answers. */
+static int
+apply_send_keys(struct apply *a, char *err, size_t errlen)
+{
+	struct apply_txn	*t = &a->txn;
+	int			 i, r, sent = 0;
+
+	for (i = 0; i < a->keyholders->n; i++) {
+		r = apply_key_to(&a->keyholders->procs[i], &t->conf->tls,
+		    t->mat->keyid, err, errlen);
+		if (r == -1)
+			return -1;
+		sent += r;
+	}
+	return sent;
+}
+
+int
+apply_start(struct apply *a, struct config *conf, int startup, char *err,
     size_t errlen)
 {
-	struct apply	*a = &p->apply;
-	struct tlsmat	*m;
-	struct timeval	 tv = { APPLY_TIMEOUT, 0 };
-	int		 i, r, sent = 0;
+	struct apply_txn	*t = &a->txn;
+	struct tlsmat		*m;
+	struct timeval		 tv = { APPLY_TIMEOUT, 0 };
+	int			 sent;
 
-	if (a->phase != APPLY_IDLE) {
+	if (t->phase != APPLY_IDLE) {
 		snprintf(err, errlen, "a reload is in progress");
 		goto fail;
 	}
 	if ((m = tlsmat_load(conf, err, errlen)) == NULL)
 		goto fail;
 	if (!startup) {
-		apply_keep_restart_settings(p, conf);
-		if (parent_bind(p, conf, err, errlen) == -1) {
+		apply_keep_restart_settings(a->conf, conf);
+		if (listen_bind(a->conf, conf, a->workers->n, err,
+		    errlen) == -1) {
 			tlsmat_free(m);
-			apply_close_listeners(conf);
+			listen_close(conf);
 			goto fail;
 		}
 	}
-	m->keyid = ++p->next_keyid;
-	memset(a, 0, sizeof(*a));
-	a->startup = startup;
-	a->conf = conf;
-	a->mat = m;
-	a->gen = ++p->gen;
-	/* a new policy must not be skipped by resuming an old session */
-	if (startup || p->mat == NULL || p->mat->policy != m->policy ||
-	    conf->tls.ticket_lifetime != p->conf->tls.ticket_lifetime) {
-		apply_new_ticket(&a->tickets[0], ++p->ticket_rev);
-		a->ntickets = 1;
-		a->new_tickets = 1;
-	} else {
-		memcpy(a->tickets, p->tickets, sizeof(a->tickets));
-		a->ntickets = p->ntickets;
+	m->keyid = ++a->next_keyid;
+	t->startup = startup;
+	t->conf = conf;
+	t->mat = m;
+	t->gen = ++a->gen;
+	apply_txn_tickets(a, conf, m);
+	t->phase = APPLY_KEYS;
+	if ((sent = apply_send_keys(a, err, errlen)) == -1) {
+		t->phase = APPLY_IDLE;
+		if (!startup)
+			listen_close(conf);
+		tlsmat_free(m);
+		t->mat = NULL;
+		goto fail;
 	}
-	a->phase = APPLY_KEYS;
-	for (i = 0; i < p->nkeyholders; i++) {
-		r = apply_key_to(p, &p->keyholders[i], &conf->tls,
-		    m->keyid, err, errlen);
-		if (r == -1) {
-			a->phase = APPLY_IDLE;
-			if (!startup)
-				apply_close_listeners(conf);
-			tlsmat_free(m);
-			a->mat = NULL;
-			goto fail;
-		}
-		sent += r;
-	}
-	a->keys_waiting = sent;
-	evtimer_assign(&a->timeout_ev, p->base, apply_timeout, p);
-	evtimer_add(&a->timeout_ev, &tv);
+	t->keys_waiting = sent;
+	evtimer_add(&t->timeout_ev, &tv);
 	if (sent == 0)
-		apply_fail(p, "no keyholder is running");
+		apply_fail(a, "no keyholder is running");
 	return 0;
  fail:
 	if (!startup)
@@ -456,51 +513,67 @@ apply_start(struct parent *p, struct config *conf, int startup, char *err,
 }
 
 static void
-apply_fail(struct parent *p, const char *fmt, ...)
+apply_txn_clear(struct apply_txn *t)
 {
-	struct apply	*a = &p->apply;
-	char		 why[1024];
-	va_list		 ap;
+	evtimer_del(&t->timeout_ev);
+	explicit_bzero(t->tickets, sizeof(t->tickets));
+	t->ntickets = 0;
+	t->phase = APPLY_IDLE;
+	t->startup = 0;
+	t->conf = NULL;
+	t->mat = NULL;
+	t->keys_waiting = t->workers_waiting = 0;
+	t->workers_ok = t->workers_failed = 0;
+	t->why[0] = '\0';
+	memset(t->failed, 0, sizeof(t->failed));
+}
+
+static void
+apply_fail(struct apply *a, const char *fmt, ...)
+{
+	struct apply_txn	*t = &a->txn;
+	char			 why[1024];
+	va_list			 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	evtimer_del(&a->timeout_ev);
-	if (a->startup)
-		parent_startup_done(p, why);	/* does not return */
+	evtimer_del(&t->timeout_ev);
+	if (t->startup)
+		a->hooks.started(a->arg, why);	/* does not return */
 	log_warnx("reload failed: %s", why);
-	p->reloads_failed++;
-	apply_key_drop_later(p, a->mat->keyid, 0);
-	apply_close_listeners(a->conf);
-	config_free(a->conf);
-	tlsmat_free(a->mat);
-	explicit_bzero(a->tickets, sizeof(a->tickets));
-	memset(a, 0, sizeof(*a));
+	metrics_reload(a->metrics, 0);
+	apply_key_drop_later(a, t->mat->keyid, 0);
+	listen_close(t->conf);
+	config_free(t->conf);
+	tlsmat_free(t->mat);
+	apply_txn_clear(t);
 }
 
 /* One configuration transaction to one worker. */
 static void
-apply_send_txn(struct parent *p, struct child *w, struct config *conf,
+apply_send_txn(struct apply *a, struct proc *w, struct config *conf,
     struct tlsmat *m, uint32_t gen, const struct proto_ticket_key *tickets,
     int ntickets)
 {
 	struct proto_cfg_main	 main;
 	struct config_listen	*l;
 	struct authz_rule	*r;
+	size_t			 mark = proc_queue_cost(w);
 	int			 i, fd, nrules = 0;
 
 	TAILQ_FOREACH(r, &conf->rules, entry)
 		nrules++;
 	memset(&main, 0, sizeof(main));
 	main.worker_id = w->id;
-	main.nworkers = p->nworkers;
+	main.nworkers = a->workers->n;
 	main.timeout_request = conf->timeout_request;
 	main.timeout_idle = conf->timeout_idle;
 	main.timeout_handshake = conf->timeout_handshake;
 	main.max_connections = conf->max_connections;
 	main.protocols = conf->tls.protocols_mask;
 	main.session_lifetime = conf->tls.ticket_lifetime;
-	main.verbose = p->verbose;
+	main.verbose = log_getverbose();
 	main.nrules = nrules;
 	main.policy_id = m->policy;
 
@@ -528,72 +601,95 @@ apply_send_txn(struct parent *p, struct child *w, struct config *conf,
 	for (i = 0; i < ntickets; i++)
 		cfgmsg_send_ticket(&w->ipc, &tickets[i]);
 	cfgmsg_send_end(&w->ipc);
-	w->cfg_sent = gen;
-	parent_child_flush(w);
+	/* ours to send, whatever its size: not held against its bound */
+	proc_allow(w, mark);
+	a->cfg_sent[w->id - 1] = gen;
+	proc_flush(w);
 }
 
-/* A (re)started worker gets the configuration in use. */
-void
-apply_send_config(struct parent *p, struct child *w)
+/* The transaction under way, to one more worker. */
+static void
+apply_send_pending(struct apply *a, struct proc *w)
 {
-	apply_send_txn(p, w, p->conf, p->mat, p->gen_committed, p->tickets,
-	    p->ntickets);
+	struct apply_txn	*t = &a->txn;
+
+	apply_send_txn(a, w, t->conf, t->mat, t->gen, t->tickets,
+	    t->ntickets);
+	t->workers_waiting++;
+}
+
+/*
+ * A (re)started worker: its listening sockets, and the configuration.  One
+ * that starts while workers are being asked to take a new one is asked
+ * too: it never serves with what is being replaced.
+ */
+void
+apply_worker_started(struct apply *a, struct proc *w)
+{
+	struct apply_txn	*t = &a->txn;
+
+	a->cfg_sent[w->id - 1] = a->cfg_done[w->id - 1] = 0;
+	listen_worker(a->conf, w->id - 1, 1);
+	if (t->phase != APPLY_IDLE && t->conf != a->conf)
+		listen_worker(t->conf, w->id - 1, 1);
+	if (t->phase == APPLY_WORKERS)
+		apply_send_pending(a, w);
+	else if (a->mat != NULL && a->mat->keyref.len > 0)
+		apply_send_txn(a, w, a->conf, a->mat, a->gen_committed,
+		    a->tickets, a->ntickets);
 }
 
 static void
-apply_keys_done(struct parent *p)
+apply_keys_done(struct apply *a)
 {
-	struct apply	*a = &p->apply;
-	struct child	*w;
-	char		*pem;
-	size_t		 len;
-	int		 i;
+	struct apply_txn	*t = &a->txn;
+	struct proc		*w;
+	char			*pem;
+	size_t			 len;
+	int			 i;
 
-	if (keyref_encode(a->mat->keyid, a->mat->spki, a->mat->spkilen, &pem,
+	if (keyref_encode(t->mat->keyid, t->mat->spki, t->mat->spkilen, &pem,
 	    &len) == -1) {
-		apply_fail(p, "cannot encode the key reference");
+		apply_fail(a, "cannot encode the key reference");
 		return;
 	}
-	buf_reset(&a->mat->keyref);
-	buf_add(&a->mat->keyref, pem, len);
+	buf_reset(&t->mat->keyref);
+	buf_add(&t->mat->keyref, pem, len);
 	free(pem);
-	a->phase = APPLY_WORKERS;
-	a->workers_waiting = 0;
-	for (i = 0; i < p->nworkers; i++) {
-		w = &p->workers[i];
-		if (a->startup && parent_spawn_worker(p, w) == -1) {
-			apply_fail(p, "cannot start worker %d", w->id);
-			return;
-		}
-		if (w->pid == 0 || w->ipc.fd == -1)
-			continue;
-		apply_send_txn(p, w, a->conf, a->mat, a->gen, a->tickets,
-		    a->ntickets);
-		a->workers_waiting++;
+	t->phase = APPLY_WORKERS;
+	t->workers_waiting = 0;
+	if (t->startup && a->hooks.start_workers(a->arg) == -1) {
+		apply_fail(a, "cannot start the workers");
+		return;
 	}
-	if (a->workers_waiting == 0)
-		apply_commit(p);
+	for (i = 0; i < a->workers->n; i++) {
+		w = &a->workers->procs[i];
+		if (proc_alive(w) && a->cfg_sent[i] != t->gen)
+			apply_send_pending(a, w);
+	}
+	if (t->workers_waiting == 0)
+		apply_settle(a);
 }
 
 void
-apply_key_reply(struct parent *p, struct child *kh, struct ipc_msg *msg)
+apply_key_reply(struct apply *a, struct proc *kh, struct ipc_msg *msg)
 {
-	struct apply	*a = &p->apply;
-	const void	*spki;
-	const char	*reason;
-	size_t		 len;
-	uint32_t	 keyid;
-	int		 ours;
+	struct apply_txn	*t = &a->txn;
+	const void		*spki;
+	const char		*reason;
+	size_t			 len;
+	uint32_t		 keyid;
+	int			 ours;
 
 	if (ipc_get_u32(msg, &keyid) == -1)
 		goto bad;
-	ours = a->phase == APPLY_KEYS && a->mat != NULL &&
-	    keyid == a->mat->keyid;
+	ours = t->phase == APPLY_KEYS && t->mat != NULL &&
+	    keyid == t->mat->keyid;
 	if (msg->hdr.type == IMSG_KH_KEY_FAIL) {
 		if (ipc_get_str(msg, &reason) == -1 || ipc_get_end(msg) == -1)
 			goto bad;
 		if (ours)
-			apply_fail(p, "%s", reason);
+			apply_fail(a, "%s", reason);
 		else
 			log_warnx("keyholder %d: %s", kh->id, reason);
 		return;
@@ -601,18 +697,18 @@ apply_key_reply(struct parent *p, struct child *kh, struct ipc_msg *msg)
 	if (ipc_get_data(msg, &spki, &len) == -1 || ipc_get_end(msg) == -1)
 		goto bad;
 	if (ours) {
-		if (len != a->mat->spkilen || memcmp(spki, a->mat->spki,
+		if (len != t->mat->spkilen || memcmp(spki, t->mat->spki,
 		    len) != 0) {
-			apply_fail(p, "%s: key does not match certificate %s",
-			    a->conf->tls.key, a->conf->tls.cert);
+			apply_fail(a, "%s: key does not match certificate %s",
+			    t->conf->tls.key, t->conf->tls.cert);
 			return;
 		}
-		if (--a->keys_waiting == 0)
-			apply_keys_done(p);
-	} else if (p->mat != NULL && keyid == p->mat->keyid &&
-	    (len != p->mat->spkilen || memcmp(spki, p->mat->spki, len) != 0))
+		if (--t->keys_waiting == 0)
+			apply_keys_done(a);
+	} else if (a->mat != NULL && keyid == a->mat->keyid &&
+	    (len != a->mat->spkilen || memcmp(spki, a->mat->spki, len) != 0))
 		log_warnx("%s no longer matches certificate %s: reload to "
-		    "check it", p->conf->tls.key, p->conf->tls.cert);
+		    "check it", a->conf->tls.key, a->conf->tls.cert);
 	return;
  bad:
 	log_warnx("keyholder %d: malformed key reply", kh->id);
@@ -622,101 +718,147 @@ apply_key_reply(struct parent *p, struct child *kh, struct ipc_msg *msg)
 static void
 apply_daily(int fd, short ev, void *arg)
 {
-	struct parent	*p = arg;
+	struct apply	*a = arg;
 	struct timeval	 tv = { 86400, 0 };
 
-	apply_check_expiry(p, p->mat);
-	evtimer_add(&p->daily_ev, &tv);
+	apply_check_expiry(a->conf, a->mat);
+	evtimer_add(&a->daily_ev, &tv);
 }
 
+/* A new session ticket key for every worker; the oldest ones age out. */
 static void
-apply_ticket_timer(int fd, short ev, void *arg)
+apply_rotate_ticket(int fd, short ev, void *arg)
 {
-	apply_rotate_ticket(arg);
+	struct apply		*a = arg;
+	struct proto_ticket_key	 k;
+	struct proc		*w;
+	struct timeval		 tv;
+	int			 i;
+
+	if (a->conf->tls.ticket_lifetime <= 0)
+		return;
+	apply_new_ticket(&k, ++a->ticket_rev);
+	cfgmsg_ticket_keep(a->tickets, &a->ntickets, &k);
+	for (i = 0; i < a->workers->n; i++) {
+		w = &a->workers->procs[i];
+		if (proc_alive(w) && cfgmsg_send_ticket(&w->ipc, &k) == 0)
+			proc_flush(w);
+	}
+	explicit_bzero(&k, sizeof(k));
+	timerclear(&tv);
+	tv.tv_sec = a->conf->tls.ticket_lifetime / 4;
+	evtimer_add(&a->ticket_ev, &tv);
 }
 
+/* Timers that follow the configuration in use. */
 static void
-apply_commit(struct parent *p)
+apply_timers(struct apply *a, int startup)
 {
-	struct apply	*a = &p->apply;
-	struct config	*old = p->conf;
-	struct tlsmat	*oldm = p->mat;
-	struct child	*w;
 	struct timeval	 tv;
-	int		 i, startup = a->startup;
 
-	evtimer_del(&a->timeout_ev);
-	for (i = 0; i < p->nworkers; i++) {
-		w = &p->workers[i];
-		if (w->pid != 0 && w->cfg_done == a->gen) {
-			cfgmsg_send_commit(&w->ipc, a->gen);
-			w->ready = 1;
-			parent_child_flush(w);
-		}
-	}
-	p->conf = a->conf;
-	p->mat = a->mat;
-	p->gen_committed = a->gen;
-	memcpy(p->tickets, a->tickets, sizeof(p->tickets));
-	p->ntickets = a->ntickets;
-	if (!startup) {
-		apply_close_listeners(old);
-		config_free(old);
-		if (oldm != NULL)
-			apply_key_drop_later(p, oldm->keyid,
-			    APPLY_KEY_DROP_DELAY);
-		tlsmat_free(oldm);
-		p->reloads_ok++;
-		log_info("configuration reloaded");
-	}
-	explicit_bzero(a->tickets, sizeof(a->tickets));
-	memset(a, 0, sizeof(*a));
-	/* workers started while this was under way get it now */
-	for (i = 0; i < p->nworkers; i++) {
-		w = &p->workers[i];
-		if (w->pid != 0 && w->cfg_sent != p->gen_committed)
-			apply_send_config(p, w);
-	}
-	if (event_initialized(&p->ticket_ev))
-		evtimer_del(&p->ticket_ev);
-	if (p->conf->tls.ticket_lifetime > 0) {
+	if (event_initialized(&a->ticket_ev))
+		evtimer_del(&a->ticket_ev);
+	if (a->conf->tls.ticket_lifetime > 0) {
 		timerclear(&tv);
-		tv.tv_sec = p->conf->tls.ticket_lifetime / 4;
-		evtimer_assign(&p->ticket_ev, p->base, apply_ticket_timer, p);
-		evtimer_add(&p->ticket_ev, &tv);
+		tv.tv_sec = a->conf->tls.ticket_lifetime / 4;
+		evtimer_assign(&a->ticket_ev, a->base, apply_rotate_ticket, a);
+		evtimer_add(&a->ticket_ev, &tv);
 	}
-	apply_check_expiry(p, p->mat);
 	if (startup) {
-		evtimer_assign(&p->daily_ev, p->base, apply_daily, p);
+		evtimer_assign(&a->daily_ev, a->base, apply_daily, a);
 		timerclear(&tv);
 		tv.tv_sec = 86400;
-		evtimer_add(&p->daily_ev, &tv);
-		parent_startup_done(p, NULL);
+		evtimer_add(&a->daily_ev, &tv);
 	}
+}
+
+/* Every worker that took the new configuration starts using it. */
+static void
+apply_commit_workers(struct apply *a)
+{
+	struct apply_txn	*t = &a->txn;
+	struct proc		*w;
+	int			 i;
+
+	for (i = 0; i < a->workers->n; i++) {
+		w = &a->workers->procs[i];
+		if (proc_alive(w) && a->cfg_done[i] == t->gen) {
+			cfgmsg_send_commit(&w->ipc, t->gen);
+			proc_flush(w);
+		}
+	}
+}
+
+static void
+apply_commit(struct apply *a)
+{
+	struct apply_txn	*t = &a->txn;
+	struct config		*old = a->conf;
+	struct tlsmat		*oldm = a->mat;
+	struct proc		*w;
+	int			 i, startup = t->startup;
+
+	evtimer_del(&t->timeout_ev);
+	apply_commit_workers(a);
+	a->conf = t->conf;
+	a->mat = t->mat;
+	a->gen_committed = t->gen;
+	memcpy(a->tickets, t->tickets, sizeof(a->tickets));
+	a->ntickets = t->ntickets;
+	if (!startup) {
+		listen_close(old);
+		config_free(old);
+		if (oldm != NULL)
+			apply_key_drop_later(a, oldm->keyid,
+			    APPLY_KEY_DROP_DELAY);
+		tlsmat_free(oldm);
+		metrics_reload(a->metrics, 1);
+		log_info("configuration reloaded");
+	}
+	apply_txn_clear(t);
+	/* workers that did not answer in time get it when they are back */
+	for (i = 0; i < a->workers->n; i++) {
+		w = &a->workers->procs[i];
+		if (proc_alive(w) && a->cfg_sent[i] != a->gen_committed)
+			apply_send_txn(a, w, a->conf, a->mat,
+			    a->gen_committed, a->tickets, a->ntickets);
+	}
+	apply_timers(a, startup);
+	metrics_expiry(a->metrics, a->mat->cert_notafter,
+	    a->mat->ca_notafter, a->mat->crl_nextupdate);
+	apply_check_expiry(a->conf, a->mat);
+	if (startup)
+		a->hooks.started(a->arg, NULL);
 }
 
 void
-apply_worker_reply(struct parent *p, struct child *w, struct ipc_msg *msg)
+apply_worker_reply(struct apply *a, struct proc *w, struct ipc_msg *msg)
 {
-	struct apply	*a = &p->apply;
-	const char	*why;
-	uint32_t	 gen;
+	struct apply_txn	*t = &a->txn;
+	const char		*why;
+	uint32_t		 gen;
 
 	if (cfgmsg_get_reply(msg, &gen, &why) == -1) {
-		log_warnx("worker %d: malformed configuration reply", w->id);
+		proc_kill(w, "malformed configuration reply");
 		return;
 	}
-	if (a->phase == APPLY_WORKERS && gen == a->gen) {
+	if (t->phase == APPLY_WORKERS && gen == t->gen &&
+	    a->cfg_sent[w->id - 1] == gen && a->cfg_done[w->id - 1] != gen &&
+	    !t->failed[w->id - 1]) {
 		if (msg->hdr.type == IMSG_CFG_FAILED) {
-			apply_fail(p, "worker %d: %s", w->id, why);
-			return;
+			if (t->workers_failed++ == 0)
+				snprintf(t->why, sizeof(t->why), "worker %d: %s",
+				    w->id, why);
+			t->failed[w->id - 1] = 1;
+		} else {
+			a->cfg_done[w->id - 1] = gen;
+			t->workers_ok++;
 		}
-		w->cfg_done = gen;
-		if (--a->workers_waiting == 0)
-			apply_commit(p);
+		if (--t->workers_waiting == 0)
+			apply_settle(a);
 		return;
 	}
-	if (gen != p->gen_committed || gen != w->cfg_sent)
+	if (gen != a->gen_committed || gen != a->cfg_sent[w->id - 1])
 		return;		/* an answer to an abandoned transaction */
 	if (msg->hdr.type == IMSG_CFG_FAILED) {
 		log_warnx("worker %d cannot use the configuration: %s",
@@ -724,56 +866,50 @@ apply_worker_reply(struct parent *p, struct child *w, struct ipc_msg *msg)
 		kill(w->pid, SIGTERM);
 		return;
 	}
-	w->cfg_done = gen;
+	a->cfg_done[w->id - 1] = gen;
 	cfgmsg_send_commit(&w->ipc, gen);
-	w->ready = 1;
-	parent_child_flush(w);
+	proc_flush(w);
 }
 
-/* A child died: stop waiting for its answer. */
+/* A child died: stop waiting for its answer; a worker's sockets close. */
 void
-apply_child_gone(struct parent *p, struct child *c)
+apply_child_gone(struct apply *a, struct proc *c)
 {
-	struct apply	*a = &p->apply;
+	struct apply_txn	*t = &a->txn;
+	int			 worker = c->g == a->workers, i = c->id - 1;
 
-	if (a->startup && a->phase != APPLY_IDLE) {
-		apply_fail(p, "%s %d died during startup (see above)",
-		    c->role == ROLE_WORKER ? "worker" : "keyholder", c->id);
+	if (worker) {
+		/* its share of new connections goes to the others meanwhile */
+		listen_worker(a->conf, i, 0);
+		if (t->phase != APPLY_IDLE)
+			listen_worker(t->conf, i, 0);
+	}
+	if (t->startup && t->phase != APPLY_IDLE) {
+		apply_fail(a, "%s %d died during startup (see above)",
+		    c->g->name, c->id);
 		return;
 	}
-
-	if (c->role == ROLE_KEYHOLDER && a->phase == APPLY_KEYS) {
+	if (!worker && t->phase == APPLY_KEYS) {
 		/* it gets the key again when it is restarted */
-		if (--a->keys_waiting <= 0) {
-			a->keys_waiting = 0;
-			apply_keys_done(p);
+		if (--t->keys_waiting <= 0) {
+			t->keys_waiting = 0;
+			apply_keys_done(a);
 		}
-	} else if (c->role == ROLE_WORKER && a->phase == APPLY_WORKERS &&
-	    c->cfg_sent == a->gen && c->cfg_done != a->gen) {
-		if (--a->workers_waiting == 0)
-			apply_commit(p);
+	} else if (worker && t->phase == APPLY_WORKERS &&
+	    a->cfg_sent[i] == t->gen && a->cfg_done[i] != t->gen &&
+	    !t->failed[i]) {
+		a->cfg_sent[i] = 0;
+		if (--t->workers_waiting == 0)
+			apply_settle(a);
 	}
 }
 
-/* A new session ticket key for every worker; the oldest ones age out. */
+/* Stopping: no worker gets new connections. */
 void
-apply_rotate_ticket(struct parent *p)
+apply_shutdown(struct apply *a)
 {
-	struct proto_ticket_key	 k;
-	struct timeval		 tv;
-	int			 i;
+	int	 i;
 
-	if (p->conf->tls.ticket_lifetime <= 0)
-		return;
-	apply_new_ticket(&k, ++p->ticket_rev);
-	cfgmsg_ticket_keep(p->tickets, &p->ntickets, &k);
-	for (i = 0; i < p->nworkers; i++)
-		if (p->workers[i].pid != 0) {
-			cfgmsg_send_ticket(&p->workers[i].ipc, &k);
-			parent_child_flush(&p->workers[i]);
-		}
-	explicit_bzero(&k, sizeof(k));
-	timerclear(&tv);
-	tv.tv_sec = p->conf->tls.ticket_lifetime / 4;
-	evtimer_add(&p->ticket_ev, &tv);
+	for (i = 0; i < a->workers->n; i++)
+		listen_worker(a->conf, i, 0);
 }

@@ -6,7 +6,8 @@
 
 #include "buf.h"
 #include "log.h"
-#include "parent.h"
+#include "metrics.h"
+#include "proc.h"
 #include "proto.h"
 #include "shm.h"
 #include "store.h"
@@ -49,29 +50,96 @@ metrics_add(struct shm_counters *sum, const struct shm_counters *c)
 		dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
-/* Keep what a dead worker counted; its open connections are gone. */
 void
-metrics_retire(struct parent *p, struct child *w)
+metrics_init(struct metrics *m, struct proc_group *workers,
+    const struct shm_state *state, struct store *store)
 {
-	if (w->ctr == NULL)
-		return;
-	metrics_add(&p->retired, w->ctr);
-	p->retired.conns_open -= w->ctr->conns_open;
-	shm_unmap(w->ctr, sizeof(*w->ctr));
-	w->ctr = NULL;
+	memset(m, 0, sizeof(*m));
+	m->workers = workers;
+	m->state = state;
+	m->store = store;
 }
 
+/* A new worker's counters segment: it writes, we only read. */
 void
-metrics_commit(struct parent *p, uint64_t usec)
+metrics_worker_start(struct metrics *m, struct proc *w)
+{
+	struct ipc_wbuf	*wb;
+	void		*map;
+	int		 fd;
+
+	if ((fd = shm_create("todod-counters", sizeof(struct shm_counters),
+	    &map)) == -1)
+		fatal("counters segment");
+	shm_unmap(map, sizeof(struct shm_counters));
+	if ((m->ctr[w->id - 1] = shm_map(fd, sizeof(struct shm_counters),
+	    0)) == NULL)
+		fatal("map counters");
+	if ((wb = ipc_create(IMSG_SHM, 0, sizeof(uint32_t))) == NULL)
+		fatal("%s", __func__);
+	ipc_add_u32(wb, SHM_COUNTERS);
+	proc_send(w, wb, fd);
+}
+
+/* Keep what a dead worker counted; its open connections are gone. */
+void
+metrics_retire(struct metrics *m, struct proc *w)
+{
+	struct shm_counters	*c = m->ctr[w->id - 1];
+
+	if (c == NULL)
+		return;
+	metrics_add(&m->retired, c);
+	m->retired.conns_open -= c->conns_open;
+	shm_unmap(c, sizeof(*c));
+	m->ctr[w->id - 1] = NULL;
+}
+
+/* A group commit of nwrites took usec. */
+void
+metrics_commit(struct metrics *m, uint64_t usec, int nwrites)
 {
 	static const uint64_t	 bounds[MET_SIGN_NB] = MET_SIGN_BOUNDS;
 	int			 i;
 
 	for (i = 0; i < MET_SIGN_NB && usec > bounds[i]; i++)
 		;
-	p->commit_bucket[i]++;
-	p->commit_count++;
-	p->commit_sum_us += usec;
+	m->commit_bucket[i]++;
+	m->commit_count++;
+	m->commit_sum_us += usec;
+	m->store_writes += nwrites;
+}
+
+/* Writes refused because the store failed. */
+void
+metrics_refused(struct metrics *m, int n)
+{
+	m->store_refused += n;
+}
+
+void
+metrics_restart(struct metrics *m, enum metrics_role role)
+{
+	m->restarts[role]++;
+}
+
+void
+metrics_reload(struct metrics *m, int ok)
+{
+	if (ok)
+		m->reloads_ok++;
+	else
+		m->reloads_failed++;
+}
+
+/* When the configuration in use expires; crl 0: it has no CRL. */
+void
+metrics_expiry(struct metrics *m, time_t cert, time_t ca, time_t crl)
+{
+	m->have_expiry = 1;
+	m->cert_notafter = cert;
+	m->ca_notafter = ca;
+	m->crl_nextupdate = crl;
 }
 
 static void
@@ -117,38 +185,38 @@ metrics_histogram(struct buf *b, const char *name, const char *help,
  * stops counting loses its channel at its first refused request.
  */
 static void
-metrics_sign_workers(struct parent *p, struct buf *b)
+metrics_sign_workers(struct metrics *m, struct buf *b)
 {
 	const struct shm_counters	*c;
 	int				 i;
 
 	metrics_head(b, "todod_keyholder_signatures_total", "counter",
 	    "Signatures asked of the keyholder, by worker and result.");
-	for (i = 0; i < p->nworkers; i++) {
-		if ((c = p->workers[i].ctr) == NULL)
+	for (i = 0; i < m->workers->n; i++) {
+		if ((c = m->ctr[i]) == NULL)
 			continue;
 		buf_printf(b, "todod_keyholder_signatures_total{worker=\"%d\","
-		    "result=\"ok\"} %llu\n", p->workers[i].id,
+		    "result=\"ok\"} %llu\n", i + 1,
 		    (unsigned long long)c->sign_count);
 		buf_printf(b, "todod_keyholder_signatures_total{worker=\"%d\","
-		    "result=\"failed\"} %llu\n", p->workers[i].id,
+		    "result=\"failed\"} %llu\n", i + 1,
 		    (unsigned long long)c->sign_failed);
 	}
 }
 
 static void
-metrics_render(struct parent *p, struct buf *b)
+metrics_render(struct metrics *m, struct buf *b)
 {
 	static const int	 codes[MET_NSTATUS] = MET_STATUSES;
 	struct shm_counters	 s;
 	time_t			 now = time(NULL);
 	int			 i, j, nw = 0;
 
-	memcpy(&s, &p->retired, sizeof(s));
-	for (i = 0; i < p->nworkers; i++)
-		if (p->workers[i].ctr != NULL) {
-			metrics_add(&s, p->workers[i].ctr);
-			if (p->workers[i].pid != 0)
+	memcpy(&s, &m->retired, sizeof(s));
+	for (i = 0; i < m->workers->n; i++)
+		if (m->ctr[i] != NULL) {
+			metrics_add(&s, m->ctr[i]);
+			if (m->workers->procs[i].pid != 0)
 				nw++;
 		}
 
@@ -184,66 +252,68 @@ metrics_render(struct parent *p, struct buf *b)
 	    s.sign_bucket, s.sign_count, s.sign_sum_us);
 	metrics_one(b, "todod_keyholder_sign_failures_total", "counter",
 	    "Signatures the keyholder did not deliver.", s.sign_failed);
-	metrics_sign_workers(p, b);
+	metrics_sign_workers(m, b);
 	metrics_histogram(b, "todod_store_commit_seconds",
-	    "Time to commit a group of writes durably.", p->commit_bucket,
-	    p->commit_count, p->commit_sum_us);
+	    "Time to commit a group of writes durably.", m->commit_bucket,
+	    m->commit_count, m->commit_sum_us);
 	metrics_one(b, "todod_store_writes_total", "counter",
-	    "Writes committed to the store.", p->store_writes);
+	    "Writes committed to the store.", m->store_writes);
 	metrics_one(b, "todod_store_writes_refused_total", "counter",
-	    "Writes refused because the store failed.", p->store_refused);
+	    "Writes refused because the store failed.", m->store_refused);
 	metrics_one(b, "todod_store_unavailable", "gauge",
 	    "1 when the database file was removed or replaced.",
-	    store_unavailable(p->store));
+	    store_unavailable(m->store));
 	metrics_one(b, "todod_todos", "gauge", "TODO items stored.",
-	    p->state->todo_count);
+	    m->state->todo_count);
 	metrics_one(b, "todod_workers", "gauge", "Workers running.", nw);
 	metrics_head(b, "todod_child_restarts_total", "counter",
 	    "Children restarted after they died, by role.");
 	buf_printf(b, "todod_child_restarts_total{role=\"worker\"} %llu\n",
-	    (unsigned long long)p->restarts[ROLE_WORKER]);
+	    (unsigned long long)m->restarts[METRICS_WORKER]);
 	buf_printf(b, "todod_child_restarts_total{role=\"keyholder\"} %llu\n",
-	    (unsigned long long)p->restarts[ROLE_KEYHOLDER]);
+	    (unsigned long long)m->restarts[METRICS_KEYHOLDER]);
 	metrics_head(b, "todod_reloads_total", "counter",
 	    "Configuration reloads, by result.");
 	buf_printf(b, "todod_reloads_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)p->reloads_ok);
+	    (unsigned long long)m->reloads_ok);
 	buf_printf(b, "todod_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)p->reloads_failed);
-	if (p->mat == NULL)
+	    (unsigned long long)m->reloads_failed);
+	if (!m->have_expiry)
 		return;
 	metrics_head(b, "todod_certificate_expiry_seconds", "gauge",
 	    "Seconds until a certificate expires (negative: expired).");
 	buf_printf(b, "todod_certificate_expiry_seconds{certificate=\"server\"}"
-	    " %lld\n", (long long)(p->mat->cert_notafter - now));
+	    " %lld\n", (long long)(m->cert_notafter - now));
 	buf_printf(b, "todod_certificate_expiry_seconds{certificate=\"ca\"}"
-	    " %lld\n", (long long)(p->mat->ca_notafter - now));
-	if (p->mat->crl_nextupdate != 0) {
+	    " %lld\n", (long long)(m->ca_notafter - now));
+	if (m->crl_nextupdate != 0) {
 		metrics_head(b, "todod_crl_next_update_seconds", "gauge",
 		    "Seconds until the CRL's nextUpdate (negative: past).");
 		buf_printf(b, "todod_crl_next_update_seconds %lld\n",
-		    (long long)(p->mat->crl_nextupdate - now));
+		    (long long)(m->crl_nextupdate - now));
 	}
 }
 
+/*
+ * A worker asks: the answer goes on its bounded queue, so a worker that
+ * asks without reading is killed rather than filling our memory.
+ */
 void
-metrics_request(struct parent *p, struct child *w, struct ipc_msg *msg)
+metrics_request(struct metrics *m, struct proc *w, struct ipc_msg *msg)
 {
 	struct ipc_wbuf	*wb;
 	struct buf	 b;
 
 	if (ipc_get_end(msg) == -1) {
-		parent_child_kill(w, "malformed metrics request");
+		proc_kill(w, "malformed metrics request");
 		return;
 	}
 	buf_init(&b, 0);
-	metrics_render(p, &b);
+	metrics_render(m, &b);
 	if ((wb = ipc_create(IMSG_METRICS_REPLY, msg->hdr.peerid,
 	    b.len + 8)) == NULL)
 		fatal("%s", __func__);
 	ipc_add_data(wb, b.data, b.len);
-	if (ipc_send(&w->ipc, wb, -1) == -1)
-		log_warn("worker %d: metrics", w->id);
+	proc_send(w, wb, -1);	/* a failure kills it, and says so */
 	buf_free(&b);
-	parent_child_flush(w);
 }

@@ -2,13 +2,17 @@
 
 #include <errno.h>
 #include <event.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
-#include "parent.h"
+#include "metrics.h"
+#include "proc.h"
 #include "proto.h"
+#include "pstore.h"
+#include "shm.h"
 #include "store.h"
 #include "storemsg.h"
 
@@ -25,7 +29,7 @@
 
 struct pstore_op {
 	TAILQ_ENTRY(pstore_op)	 entry;
-	struct child		*w;		/* NULL: the worker died */
+	struct proc		*w;		/* NULL: the worker died */
 	pid_t			 pid;
 	uint32_t		 reqid;
 	uint32_t		 type;
@@ -44,10 +48,16 @@ struct pstore_op {
 
 static void	pstore_commit(int, short, void *);
 
+/* store, state and state_fd are set by whoever opened the store. */
 void
-pstore_init(struct parent *p)
+pstore_init(struct pstore *ps, struct event_base *base,
+    struct proc_group *workers, struct metrics *metrics)
 {
-	event_assign(&p->commit_ev, p->base, -1, 0, pstore_commit, p);
+	ps->workers = workers;
+	ps->metrics = metrics;
+	TAILQ_INIT(&ps->ops);
+	ps->nops = 0;
+	event_assign(&ps->commit_ev, base, -1, 0, pstore_commit, ps);
 }
 
 static void
@@ -78,7 +88,7 @@ pstore_parse(struct pstore_op *op, struct ipc_msg *msg)
 }
 
 void
-pstore_request(struct parent *p, struct child *w, struct ipc_msg *msg)
+pstore_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
 {
 	struct pstore_op	*op;
 
@@ -90,32 +100,32 @@ pstore_request(struct parent *p, struct child *w, struct ipc_msg *msg)
 	op->type = msg->hdr.type;
 	if (pstore_parse(op, msg) == -1) {
 		pstore_op_free(op);
-		parent_child_kill(w, "malformed store request");
+		proc_kill(w, "malformed store request");
 		return;
 	}
-	TAILQ_INSERT_TAIL(&p->ops, op, entry);
+	TAILQ_INSERT_TAIL(&ps->ops, op, entry);
 	/* after the other events of this turn: they may bring more writes */
-	if (p->nops++ == 0)
-		event_active(&p->commit_ev, EV_TIMEOUT, 1);
+	if (ps->nops++ == 0)
+		event_active(&ps->commit_ev, EV_TIMEOUT, 1);
 }
 
 static int
-pstore_apply(struct parent *p, struct pstore_op *op)
+pstore_apply(struct pstore *ps, struct pstore_op *op)
 {
 	struct store_item	 it;
 	int			 r;
 
 	switch (op->type) {
 	case IMSG_STORE_CREATE:
-		r = store_create(p->store, op->cn, op->task, strlen(op->task),
+		r = store_create(ps->store, op->cn, op->task, strlen(op->task),
 		    op->done, &it);
 		break;
 	case IMSG_STORE_UPDATE:
-		r = store_update(p->store, op->id, op->cn, op->mask,
+		r = store_update(ps->store, op->id, op->cn, op->mask,
 		    op->task, op->task ? strlen(op->task) : 0, op->done, &it);
 		break;
 	default:
-		r = store_delete(p->store, op->id, op->cn, &it);
+		r = store_delete(ps->store, op->id, op->cn, &it);
 		break;
 	}
 	if (r == -1)
@@ -143,107 +153,110 @@ pstore_op_item(const struct pstore_op *op, struct storemsg_item *it)
 	it->done = op->rdone;
 }
 
+/* A change goes to every cache, on the bounded queues: see proc_send. */
 static void
-pstore_broadcast(struct parent *p, struct pstore_op *op)
+pstore_broadcast(struct pstore *ps, struct pstore_op *op)
 {
 	struct storemsg_change	 chg;
 	struct ipc_wbuf		*wb;
-	struct child		*w;
+	struct proc		*w;
 	int			 i;
 
 	chg.seq = op->seq;
 	chg.op = op->type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
 	    op->type == IMSG_STORE_UPDATE ? STORE_OP_UPDATE : STORE_OP_DELETE;
 	pstore_op_item(op, &chg.item);
-	for (i = 0; i < p->nworkers; i++) {
-		w = &p->workers[i];
-		if (w->pid == 0 || w->ipc.fd == -1)
+	for (i = 0; i < ps->workers->n; i++) {
+		w = &ps->workers->procs[i];
+		if (!proc_alive(w))
 			continue;
 		if ((wb = storemsg_encode_change(&chg)) == NULL)
 			fatal("%s", __func__);
-		if (ipc_send(&w->ipc, wb, -1) == -1)
-			log_warn("worker %d: store change", w->id);
+		proc_send(w, wb, -1);	/* a failure kills it, and says so */
 	}
 }
 
+/* The answer goes on the worker's bounded queue: see proc_send. */
 static void
-pstore_reply(struct parent *p, struct pstore_op *op)
+pstore_reply(struct pstore_op *op)
 {
 	struct storemsg_reply	 rep;
 	struct ipc_wbuf		*wb;
 
-	if (op->w == NULL || op->w->pid != op->pid || op->w->ipc.fd == -1)
+	if (op->w == NULL || op->w->pid != op->pid || !proc_alive(op->w))
 		return;
 	rep.status = op->status;
 	rep.seq = op->seq;
 	pstore_op_item(op, &rep.item);
 	if ((wb = storemsg_encode_reply(op->reqid, &rep)) == NULL)
 		fatal("%s", __func__);
-	if (ipc_send(&op->w->ipc, wb, -1) == -1)
-		log_warn("worker %d: store reply", op->w->id);
+	proc_send(op->w, wb, -1);
 }
 
 static void
 pstore_commit(int fd, short ev, void *arg)
 {
-	struct parent	*p = arg;
+	struct pstore	*ps = arg;
 	struct pstore_op	*op;
 	struct timespec	 t0, t1;
-	int		 ok = 1, i, n = 0;
+	int		 ok = 1, i, n = 0, nw = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (store_begin(p->store) == -1)
+	if (store_begin(ps->store) == -1)
 		ok = 0;
-	TAILQ_FOREACH(op, &p->ops, entry) {
+	TAILQ_FOREACH(op, &ps->ops, entry) {
 		if (!ok)
 			break;
-		if (pstore_apply(p, op) == -1)
+		if (pstore_apply(ps, op) == -1)
 			ok = 0;
 		n++;
 	}
-	if (ok && store_commit(p->store) == -1)
+	if (ok && store_commit(ps->store) == -1)
 		ok = 0;
 	if (!ok) {
-		store_rollback(p->store);
-		p->store_refused += p->nops;
-		if (!store_unavailable(p->store))
+		store_rollback(ps->store);
+		metrics_refused(ps->metrics, ps->nops);
+		if (!store_unavailable(ps->store))
 			log_warnx("store commit failed: %s; %d writes refused",
-			    store_error(p->store), p->nops);
+			    store_error(ps->store), ps->nops);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_commit(p, (t1.tv_sec - t0.tv_sec) * 1000000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000);
+	for (op = TAILQ_FIRST(&ps->ops); ok && op != NULL;
+	    op = TAILQ_NEXT(op, entry))
+		if (op->status == STORE_OK)
+			nw++;
+	metrics_commit(ps->metrics, (t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000, nw);
 
-	TAILQ_FOREACH(op, &p->ops, entry) {
+	TAILQ_FOREACH(op, &ps->ops, entry) {
 		if (!ok) {
-			op->status = store_unavailable(p->store) ?
+			op->status = store_unavailable(ps->store) ?
 			    STORE_UNAVAILABLE : STORE_FAILED;
 			continue;
 		}
 		if (op->status != STORE_OK)
 			continue;
-		op->seq = ++p->seq;
-		pstore_broadcast(p, op);
+		op->seq = ++ps->seq;
+		pstore_broadcast(ps, op);
 		if (op->type == IMSG_STORE_CREATE)
-			p->state->todo_count++;
+			ps->state->todo_count++;
 		else if (op->type == IMSG_STORE_DELETE)
-			p->state->todo_count--;
-		p->store_writes++;
+			ps->state->todo_count--;
 	}
-	__atomic_store_n(&p->state->store_seq, p->seq, __ATOMIC_RELEASE);
-	while ((op = TAILQ_FIRST(&p->ops)) != NULL) {
-		TAILQ_REMOVE(&p->ops, op, entry);
-		pstore_reply(p, op);
+	__atomic_store_n(&ps->state->store_seq, ps->seq, __ATOMIC_RELEASE);
+	while ((op = TAILQ_FIRST(&ps->ops)) != NULL) {
+		TAILQ_REMOVE(&ps->ops, op, entry);
+		pstore_reply(op);
 		pstore_op_free(op);
 	}
-	p->nops = 0;
-	for (i = 0; i < p->nworkers; i++)
-		parent_child_flush(&p->workers[i]);
+	ps->nops = 0;
+	for (i = 0; i < ps->workers->n; i++)
+		proc_flush(&ps->workers->procs[i]);
 	log_debug("committed %d writes", n);
 }
 
 struct pstore_snap {
-	struct child		*w;
+	struct proc		*w;
 	struct storemsg_snap	 msg;
 };
 
@@ -281,31 +294,42 @@ pstore_snapshot_item(void *arg, const struct store_item *row)
 	return 0;
 }
 
-/* Fill a new worker's cache: every item, then the sequence it is at. */
+/*
+ * A new worker gets the shared state page (read-only for it), and fills its
+ * cache: every item, then the sequence it is at.  The snapshot is ours to
+ * send, whatever its size: it does not count against the worker's bound.
+ */
 void
-pstore_snapshot(struct parent *p, struct child *w)
+pstore_worker_start(struct pstore *ps, struct proc *w)
 {
 	struct pstore_snap	 s;
 	struct ipc_wbuf		*wb;
+	uint32_t		 kind = SHM_STATE;
+	size_t			 mark = proc_queue_cost(w);
+	int			 fd;
 
+	if ((fd = fcntl(ps->state_fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		fatal("dup state segment");
+	ipc_compose(&w->ipc, IMSG_SHM, 0, fd, &kind, sizeof(kind));
 	s.w = w;
-	storemsg_snap_init(&s.msg, p->seq);
-	if (store_foreach(p->store, pstore_snapshot_item, &s) == -1)
+	storemsg_snap_init(&s.msg, ps->seq);
+	if (store_foreach(ps->store, pstore_snapshot_item, &s) == -1)
 		log_warnx("snapshot for worker %d incomplete", w->id);
 	pstore_snapshot_flush(&s);
 	storemsg_snap_clear(&s.msg);
-	if ((wb = storemsg_encode_snapshot_end(p->seq)) == NULL)
+	if ((wb = storemsg_encode_snapshot_end(ps->seq)) == NULL)
 		fatal("%s", __func__);
 	if (ipc_send(&w->ipc, wb, -1) == -1)
 		log_warn("worker %d: snapshot", w->id);
+	proc_allow(w, mark);
 }
 
 void
-pstore_child_gone(struct parent *p, struct child *w)
+pstore_child_gone(struct pstore *ps, struct proc *w)
 {
 	struct pstore_op	*op;
 
-	TAILQ_FOREACH(op, &p->ops, entry)
+	TAILQ_FOREACH(op, &ps->ops, entry)
 		if (op->w == w)
 			op->w = NULL;
 }

@@ -17,6 +17,7 @@
 #include "cfgmsg.h"
 #include "khprov.h"
 #include "log.h"
+#include "proc.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "storemsg.h"
@@ -436,6 +437,10 @@ worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 		break;
 	case IMSG_SHM:
 		worker_shm(w, msg);
+		break;
+	case IMSG_PING:
+		if (proc_answer_ping(&w->parent, msg) == -1)
+			fatalx("malformed ping");
 		break;
 	case IMSG_CTL_VERBOSE:
 		if (ipc_get_fixed(msg, &v, sizeof(v)) == -1)

@@ -27,6 +27,7 @@
 #include "kh_pkcs11.h"
 #include "kh_sign.h"
 #include "log.h"
+#include "proc.h"
 #include "proto.h"
 #include "sandbox.h"
 
@@ -217,7 +218,10 @@ keyholder_dispatch_parent(struct keyholder *kh, struct ipc_msg *msg)
 		keyholder_worker_add(kh, msg);
 	else if (msg->fd != -1)
 		fatalx("%s: descriptor with message %d", __func__, type);
-	else if (type == IMSG_KH_KEY_DROP) {
+	else if (type == IMSG_PING) {
+		if (proc_answer_ping(&kh->parent, msg) == -1)
+			fatalx("%s: malformed ping", __func__);
+	} else if (type == IMSG_KH_KEY_DROP) {
 		if (ipc_get_fixed(msg, &v, sizeof(v)) == -1)
 			fatalx("%s: malformed KH_KEY_DROP", __func__);
 		if (kh_key_drop(&kh->keys, v) == 0)

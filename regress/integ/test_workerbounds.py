@@ -8,14 +8,13 @@ bytes) is stored; one with a 1 MB CN gets the worker killed and nothing
 stored, and a real worker serves again once the binary is back."""
 
 import os
-import re
 import shutil
 import signal
 import sqlite3
 import stat
 import tempfile
 
-from todtest import TOP, Todod, args, done, ok, wait_until
+from todtest import TOP, Todod, args, done, imsg_types, ok, wait_until
 
 CN_AT_BOUND = "\u00e9" * 128          # 256 bytes of UTF-8
 TASK_OK = "from a worker at the CN bound"
@@ -39,15 +38,6 @@ end = time.monotonic() + 30
 while time.monotonic() < end and os.read(3, 65536):
     pass
 '''
-
-
-def imsg_types():
-    """The message numbers, read from common/proto.h in enum order."""
-    with open(os.path.join(TOP, "common", "proto.h")) as f:
-        text = f.read()
-    body = text[text.index("enum imsg_type {"):]
-    body = re.sub(r"/\*.*?\*/", "", body[:body.index("};")], flags=re.S)
-    return {n: i for i, n in enumerate(re.findall(r"\b(IMSG_\w+)\b", body))}
 
 
 def tasks():

@@ -4,6 +4,7 @@ output.  Only loopback; every wait is bounded."""
 
 import argparse
 import base64
+import ctypes
 import http.client
 import json
 import os
@@ -12,6 +13,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -406,6 +408,68 @@ def count_responses(data):
             return n
         n += 1
         data = data[size:]
+
+
+# -- a child's channel, for tests that play a compromised worker -------
+def imsg_types():
+    """The message numbers, read from common/proto.h in enum order."""
+    with open(os.path.join(TOP, "common", "proto.h")) as f:
+        text = f.read()
+    body = text[text.index("enum imsg_type {"):]
+    body = re.sub(r"/\*.*?\*/", "", body[:body.index("};")], flags=re.S)
+    return {n: i for i, n in enumerate(re.findall(r"\b(IMSG_\w+)\b", body))}
+
+
+SYS_pidfd_open = 434
+SYS_pidfd_getfd = 438
+
+
+def steal_channel(pid):
+    """A copy of process pid's fd 3 (its channel to the parent), taken
+    with pidfd_open + pidfd_getfd (root: the process is another user's)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    pidfd = libc.syscall(SYS_pidfd_open, pid, 0)
+    if pidfd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_open")
+    try:
+        fd = libc.syscall(SYS_pidfd_getfd, pidfd, 3, 0)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    return fd
+
+
+def ipc_msg(mtype, payload=b"", peerid=0):
+    return struct.pack("=5I", mtype, len(payload), 0, peerid, 0) + payload
+
+
+def ipc_str(s):
+    b = s.encode() + b"\0"
+    return struct.pack("=I", len(b)) + b
+
+
+def ipc_read_msg(sock):
+    """One message from a stream socket: (type, payload); descriptors
+    passed along are discarded."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            d = sock.recv(n - len(b))
+            if not d:
+                raise EOFError
+            b += d
+        return b
+    mtype, mlen, flags, peerid, pid = struct.unpack("=5I", exact(20))
+    return mtype, exact(mlen) if mlen else b""
+
+
+def skip(why):
+    """One TAP line for a check that cannot run here."""
+    global _n
+    _n += 1
+    print("ok %d # skip %s" % (_n, why), flush=True)
 
 
 def wait_until(fn, timeout, step=0.05):

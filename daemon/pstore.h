@@ -1,0 +1,44 @@
+/*
+ * The parent's side of the TODO store: the workers' write requests,
+ * committed in groups, the changes broadcast to every worker's cache, and
+ * the snapshot a new worker starts from.
+ */
+#ifndef TODOD_PSTORE_H
+#define TODOD_PSTORE_H
+
+#include <sys/queue.h>
+
+#include <event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+
+struct metrics;
+struct proc;
+struct proc_group;
+struct shm_state;
+struct store;
+
+struct pstore_op;
+TAILQ_HEAD(pstore_ops, pstore_op);
+
+struct pstore {
+	struct store		*store;		/* opened by the caller */
+	struct shm_state	*state;		/* what workers read of it */
+	int			 state_fd;
+	struct proc_group	*workers;
+	struct metrics		*metrics;
+	struct pstore_ops	 ops;		/* read this turn, to commit */
+	int			 nops;
+	struct event		 commit_ev;
+	uint64_t		 seq;
+};
+
+void	pstore_init(struct pstore *, struct event_base *, struct proc_group *,
+	    struct metrics *);
+void	pstore_request(struct pstore *, struct proc *, struct ipc_msg *);
+void	pstore_worker_start(struct pstore *, struct proc *);
+void	pstore_child_gone(struct pstore *, struct proc *);
+
+#endif
