@@ -41,6 +41,7 @@
  */
 
 #define APPLY_TIMEOUT		10	/* seconds for keyholders and workers */
+#define APPLY_START_TIMEOUT	30	/* at start-up the workers start too */
 #define APPLY_FILE_MAX		(16 * 1024 * 1024)
 #define APPLY_KEY_DROP_DELAY	60	/* old keys outlive handshakes in flight */
 
@@ -502,6 +503,8 @@ apply_start(struct apply *a, struct config *conf, int startup, char *err,
 		goto fail;
 	}
 	t->keys_waiting = sent;
+	if (startup)
+		tv.tv_sec = APPLY_START_TIMEOUT;
 	evtimer_add(&t->timeout_ev, &tv);
 	if (sent == 0)
 		apply_fail(a, "no keyholder is running");
