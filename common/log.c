@@ -1,3 +1,6 @@
+#include <sys/types.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,22 +23,52 @@ struct log_channel {
 
 static int		 log_foreground = 1;
 static int		 log_verbose;
+static int		 log_stamp;	/* UTC time before each stderr line */
 static const char	*log_procname = "todod";
 static log_sink_fn	 log_sink;
 static struct log_channel log_chan;
 
 /*
- * foreground: log to stderr; otherwise syslog (LOG_DAEMON).
- * verbose: 0 info and up, 1 and more also debug.
+ * Is stderr the journal?  systemd sets JOURNAL_STREAM to the device and
+ * inode of the stream it connected; a descriptor redirected since (or an
+ * inherited variable) does not match.
+ */
+static int
+log_stderr_is_journal(void)
+{
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+	const char		*js;
+
+	if ((js = getenv("JOURNAL_STREAM")) == NULL ||
+	    sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/*
+ * foreground: log to stderr, each line after its UTC time unless stderr
+ * is the journal (which stamps lines itself); otherwise syslog
+ * (LOG_DAEMON).  verbose: 0 info and up, 1 and more also debug.
  */
 void
 log_init(int foreground, int verbose)
 {
 	log_foreground = foreground;
 	log_verbose = verbose;
+	log_stamp = foreground && !log_stderr_is_journal();
 	if (!foreground)
 		openlog("todod", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	tzset();
+}
+
+/* Command output (todod -n) is not a log: no time stamps. */
+void
+log_setstamp(int on)
+{
+	log_stamp = on && log_foreground && !log_stderr_is_journal();
 }
 
 void
@@ -318,13 +351,20 @@ log_child_msg(struct log_limit *ll, const char *name, struct ipc_msg *msg)
 static void
 log_write_line(const char *prefix, const char *msg)
 {
-	char	 line[2200];
-	int	 n;
+	char		 line[2200], stamp[32] = "";
+	struct tm	 tm;
+	time_t		 now;
+	int		 n;
 
+	/* gmtime_r needs no zone file: it works in the chroot too */
+	if (log_stamp && (now = time(NULL)) != (time_t)-1 &&
+	    gmtime_r(&now, &tm) != NULL)
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
 	if (prefix != NULL)
-		n = snprintf(line, sizeof(line), "%s: %s\n", prefix, msg);
+		n = snprintf(line, sizeof(line), "%s%s: %s\n", stamp, prefix,
+		    msg);
 	else
-		n = snprintf(line, sizeof(line), "%s\n", msg);
+		n = snprintf(line, sizeof(line), "%s%s\n", stamp, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

@@ -46,6 +46,7 @@ typedef void	(*log_sink_fn)(int, const char *);
 
 void	log_init(int, int);
 void	log_procinit(const char *);
+void	log_setstamp(int);
 void	log_setverbose(int);
 int	log_getverbose(void);
 void	log_setsink(log_sink_fn);

@@ -34,7 +34,7 @@ static void	proc_ping(struct proc *, time_t);
  */
 static const char *proc_env_keep[] = {
 	"TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-	"TODOD_SANDBOX_DISABLE", "SOFTHSM2_CONF", NULL
+	"TODOD_SANDBOX_DISABLE", "SOFTHSM2_CONF", "JOURNAL_STREAM", NULL
 };
 
 static time_t

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "proc.h"
 #include "proto.h"
+#include "sdnotify.h"
 
 /*
  * Starting and reloading a configuration is one transaction:
@@ -546,6 +547,7 @@ apply_fail(struct apply *a, const char *fmt, ...)
 		a->hooks.started(a->arg, why);	/* does not return */
 	log_warnx("reload failed: %s", why);
 	metrics_reload(a->metrics, 0);
+	sdnotify_ready();
 	apply_key_drop_later(a, t->mat->keyid, 0);
 	listen_close(t->conf);
 	config_free(t->conf);
@@ -817,6 +819,7 @@ apply_commit(struct apply *a)
 		tlsmat_free(oldm);
 		metrics_reload(a->metrics, 1);
 		log_info("configuration reloaded");
+		sdnotify_ready();
 	}
 	apply_txn_clear(t);
 	/* workers that did not answer in time get it when they are back */

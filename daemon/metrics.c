@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
+#include "paths.h"
 #include "proc.h"
 #include "proto.h"
 #include "shm.h"
@@ -220,6 +221,9 @@ metrics_render(struct metrics *m, struct buf *b)
 				nw++;
 		}
 
+	metrics_head(b, "todod_build_info", "gauge",
+	    "Always 1; the label is the version of the running todod.");
+	buf_printf(b, "todod_build_info{version=\"%s\"} 1\n", TODOD_VERSION);
 	metrics_head(b, "todod_requests_total", "counter",
 	    "HTTP requests answered, by method and status.");
 	for (i = 0; i < MET_NMETHODS; i++)

@@ -29,6 +29,7 @@
 #include "proto.h"
 #include "pstore.h"
 #include "sandbox.h"
+#include "sdnotify.h"
 #include "shm.h"
 #include "store.h"
 
@@ -352,6 +353,7 @@ parent_shutdown(struct parent *p)
 		return;
 	p->shutdown = 1;
 	log_info("shutting down");
+	sdnotify_stopping();
 	proc_group_stop(&p->workers);
 	proc_group_stop(&p->keyholders);
 	apply_shutdown(&p->apply);
@@ -375,10 +377,12 @@ parent_reload(struct parent *p)
 		return;
 	}
 	log_info("reloading %s", p->conffile);
+	sdnotify_reloading();
 	if ((conf = config_parse(p->conffile, err, sizeof(err))) == NULL ||
 	    apply_start(&p->apply, conf, 0, err, sizeof(err)) == -1) {
 		log_warnx("reload failed: %s", err);
 		metrics_reload(&p->metrics, 0);
+		sdnotify_ready();
 	}
 }
 
@@ -419,8 +423,9 @@ parent_startup_done(struct parent *p, const char *err)
 	}
 	if (p->pidfile.fd != -1 && lockfile_write_pid(&p->pidfile) == -1)
 		log_warn("pidfile %s", p->pidfile.path);
-	log_info("started, %d workers, %d keyholders", p->workers.n,
-	    p->keyholders.n);
+	log_info("started, version %s, %d workers, %d keyholders",
+	    TODOD_VERSION, p->workers.n, p->keyholders.n);
+	sdnotify_ready();
 	if (p->ready_fd != -1) {
 		write(p->ready_fd, "", 0);
 		close(p->ready_fd);

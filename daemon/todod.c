@@ -16,14 +16,16 @@
 #include "dryrun.h"
 #include "log.h"
 #include "parent.h"
+#include "paths.h"
 #include "worker.h"
 
+/* -h asked for it: stdout and success; a mistake: stderr and failure. */
 static void __attribute__((__noreturn__))
-usage(void)
+usage(int asked)
 {
-	fprintf(stderr, "usage: todod [-dnv] [-C certificate] "
-	    "[-D macro=value] [-f file]\n");
-	exit(1);
+	fprintf(asked ? stdout : stderr, "usage: todod [-dhnVv] "
+	    "[-C certificate] [-D macro=value] [-f file]\n");
+	exit(asked ? 0 : 1);
 }
 
 /* Hidden options the parent gives a worker: -P worker -I id ... */
@@ -36,7 +38,7 @@ todod_worker(const char *id, const char *cred, const char *root,
 	int		 n, max = 0;
 
 	if (id == NULL)
-		usage();
+		usage(0);
 	n = strtonum(id, 1, CONFIG_MAX_WORKERS, &errstr);
 	if (errstr != NULL)
 		errx(1, "worker id %s: %s", id, errstr);
@@ -62,7 +64,7 @@ main(int argc, char *argv[], char *envp[])
 	int		 ch, debug = 0, noaction = 0, verbose = 0, problems;
 
 	setproctitle_init(argc, argv, envp);
-	while ((ch = getopt(argc, argv, "C:dD:f:I:m:nP:r:u:v")) != -1) {
+	while ((ch = getopt(argc, argv, "C:dD:f:hI:m:nP:r:u:Vv")) != -1) {
 		switch (ch) {
 		case 'C':
 			cert = optarg;
@@ -78,6 +80,8 @@ main(int argc, char *argv[], char *envp[])
 		case 'f':
 			file = optarg;
 			break;
+		case 'h':
+			usage(1);
 		case 'I':
 			id = optarg;
 			break;
@@ -96,15 +100,18 @@ main(int argc, char *argv[], char *envp[])
 		case 'u':
 			cred = optarg;
 			break;
+		case 'V':
+			printf("todod %s\n", TODOD_VERSION);
+			return 0;
 		case 'v':
 			verbose++;
 			break;
 		default:
-			usage();
+			usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 	if (role != NULL) {
 		if (strcmp(role, "worker") != 0)
 			errx(1, "unknown role %s", role);
@@ -114,6 +121,7 @@ main(int argc, char *argv[], char *envp[])
 		errx(1, "-C is for a policy dry run with -n");
 
 	log_init(1, verbose);
+	log_setstamp(debug && !noaction);
 	log_procinit("todod");
 	if ((conf = config_parse(file, err, sizeof(err))) == NULL)
 		exit(1);	/* the parser said what and where */

@@ -4,6 +4,7 @@ PREFIX) that finds its keyholder in libexec and serves; the systemd unit
 checked by systemd-analyze; man pages lint-clean; the rc.d script parses."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,8 +68,22 @@ try:
                 "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_SYS_CHROOT",
                 "RestrictAddressFamilies=", "SystemCallArchitectures=native",
                 "StateDirectory=todod", "ExecReload=/usr/local/sbin/todod -n",
-                "ExecReload=/bin/kill -HUP $MAINPID"):
+                "ExecReload=/bin/kill -HUP $MAINPID", "Type=notify",
+                "NotifyAccess=main", "ExecStart=/usr/local/sbin/todod -d "):
         ok(key in text, "unit has %s" % key)
+    # the sample configuration writes only where the unit lets it
+    unitkv = dict(l.split("=", 1) for l in text.splitlines()
+                  if "=" in l and not l.startswith("#"))
+    sample = open(os.path.join(TOP, "etc", "todod.conf")).read()
+    db = re.search(r'^database "([^"]+)"', sample, re.M)
+    ok(db and os.path.dirname(db.group(1)) ==
+       "/var/lib/" + unitkv.get("StateDirectory", "?"),
+       "the sample database is in the unit's StateDirectory (%s)" %
+       (db and db.group(1)))
+    ch = re.search(r'^chroot "([^"]+)"', sample, re.M)
+    ok(ch and ch.group(1) == "/run/" + unitkv.get("RuntimeDirectory", "?"),
+       "the sample chroot is the unit's RuntimeDirectory (%s)" %
+       (ch and ch.group(1)))
     if shutil.which("systemd-analyze"):
         check = os.path.join(tmp, "todod.service")
         with open(check, "w") as fp:
