@@ -489,14 +489,220 @@ pki -d "$p" client bob --force > "$tmp/fp" 2> /dev/null
 ok $? "client --force replaces"
 t "the replacement is a new certificate" test "$old" != "$(cat "$tmp/fp")"
 
-# 9. The manual.
+# 9. The life of a PKI: help, list, show, renew, expiring.
+pki help > "$tmp/out" 2> "$tmp/err"
+[ $? -eq 0 ] && has "$tmp/out" "usage:" && has "$tmp/out" "expiring DAYS" &&
+    test ! -s "$tmp/err"
+ok $? "help prints the usage on stdout and exits 0"
+pki -h > "$tmp/out" 2>&1
+ok $? "-h exits 0"
+
+l=$tmp/life
+pki -d "$l" init > /dev/null 2>&1 &&
+    pki -d "$l" server api.example.org \
+    --san DNS:api.example.org,IP:192.0.2.10,IP:2001:db8::1 > /dev/null 2>&1 &&
+    pki -d "$l" client alice --ou ops --ou dev > /dev/null 2>&1 &&
+    pki -d "$l" client carol --san URI:spiffe://example.org/carol \
+    > /dev/null 2>&1 &&
+    pki -d "$l" client short --days 5 > /dev/null 2>&1 &&
+    pki -d "$l" client gone > /dev/null 2>&1 &&
+    pki -d "$l" revoke gone > /dev/null 2>&1
+ok $? "a PKI with servers, clients and a revocation"
+
+# serial_of FILE: as openssl prints it
+serial_of()
+{
+	openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'
+}
+
+# end_of FILE: notAfter in ISO 8601, as openssl prints it
+end_of()
+{
+	openssl x509 -in "$1" -noout -enddate -dateopt iso_8601 |
+	    sed 's/^notAfter=//; s/ /T/'
+}
+
+# row NAME SERIAL: the list line of that certificate
+row()
+{
+	awk -v n="$1" -v s="$2" '$1 == n && $4 == s' "$tmp/list"
+}
+
+pki -d "$l" list > "$tmp/list" 2> "$tmp/err"
+ok $? "list exits 0"
+t "list has a header" has "$tmp/list" "NAME"
+[ "$(($(wc -l < "$tmp/list") - 1))" -eq "$(wc -l < "$l/.pki/ca/index.txt")" ]
+ok $? "list has one line per certificate the CA issued"
+bad=$(awk 'NR > 1 { print $5 }' "$tmp/list" |
+    grep -E -v '^SHA256:[0-9a-f]{64}$')
+[ -z "$bad" ]
+ok $? "every fingerprint is SHA256: and 64 lower-case hex digits"
+for c in api.example.org alice carol short; do
+	r=$(row "$c" "$(serial_of "$l/$c.crt")")
+	[ -n "$r" ] && [ "$(echo "$r" | awk '{print $2}')" = valid ] &&
+	    [ "$(echo "$r" | awk '{print $3}')" = "$(end_of "$l/$c.crt")" ] &&
+	    [ "$(echo "$r" | awk '{print $5}')" = "$(fp_of "$l/$c.crt")" ]
+	ok $? "list: $c valid, with openssl's serial, notAfter and fingerprint"
+done
+r=$(row gone "$(serial_of "$l/gone.crt")")
+[ "$(echo "$r" | awk '{print $2}')" = revoked ]
+ok $? "list: a revoked certificate is revoked"
+pki -d "$d" list > "$tmp/devlist" 2>&1
+[ "$(awk '$1 == "expired" {print $2}' "$tmp/devlist")" = expired ] &&
+    [ "$(awk '$1 == "notyet" {print $2}' "$tmp/devlist")" = not-yet-valid ] &&
+    [ "$(awk '$1 == "revoked" {print $2}' "$tmp/devlist")" = revoked ] &&
+    ! has "$tmp/devlist" intruder
+ok $? "list: expired, not-yet-valid, revoked; another CA's are not listed"
+
+pki -d "$l" show api.example.org > "$tmp/show" 2> "$tmp/err"
+ok $? "show exits 0"
+field()
+{
+	sed -n "s/^$1: *//p" "$tmp/show"
+}
+[ "$(field subject)" = CN=api.example.org ] &&
+    [ "$(field serial)" = "$(serial_of "$l/api.example.org.crt")" ] &&
+    [ "$(field "not after")" = "$(end_of "$l/api.example.org.crt")" ] &&
+    [ "$(field fingerprint)" = "$(fp_of "$l/api.example.org.crt")" ]
+ok $? "show: subject, serial, notAfter and fingerprint as openssl has them"
+[ "$(field SAN)" = "DNS:api.example.org,IP:192.0.2.10,IP:2001:DB8:0:0:0:0:0:1" ]
+ok $? "show: the SAN ($(field SAN))"
+[ "$(field EKU)" = serverAuth ] && [ "$(field status)" = valid ]
+ok $? "show: EKU serverAuth, status valid"
+pki -d "$l" show alice > "$tmp/show" 2>&1
+[ "$(field subject)" = "CN=alice,OU=dev,OU=ops" ] &&
+    [ "$(field EKU)" = clientAuth ]
+ok $? "show: a client's OUs and EKU ($(field subject))"
+pki -d "$l" show gone > "$tmp/show" 2>&1
+gs=$(serial_of "$l/gone.crt")
+case $(field status) in revoked\ 20*) r=0 ;; *) r=1 ;; esac
+openssl crl -in "$l/crl.pem" -noout -text | grep -q "Serial Number: $gs" ||
+    r=1
+ok $r "show: revoked, with the date, and the CRL lists it ($(field status))"
+expect_err "show an unknown name" \
+    "todod-pki: no such certificate: $l/nobody.crt" -d "$l" show nobody
+
+# renew a client: same subject, SAN, EKU; new key and serial
+old_s=$(serial_of "$l/alice.crt")
+old_fp=$(fp_of "$l/alice.crt")
+old_pub=$(openssl x509 -in "$l/alice.crt" -noout -pubkey)
+old_subj=$(openssl x509 -in "$l/alice.crt" -noout -subject)
+cp "$l/alice.crt" "$tmp/alice-old.crt"
+pki -d "$l" renew alice > "$tmp/out" 2> "$tmp/err"
+ok $? "renew alice"
+[ "$(cat "$tmp/out")" = "$(fp_of "$l/alice.crt")" ] &&
+    [ "$(cat "$tmp/out")" != "$old_fp" ]
+ok $? "renew prints the new fingerprint"
+[ "$(serial_of "$l/alice.crt")" != "$old_s" ]
+ok $? "renew: a new serial"
+[ "$(openssl x509 -in "$l/alice.crt" -noout -subject)" = "$old_subj" ]
+ok $? "renew: the same subject, OUs included ($old_subj)"
+[ "$(openssl x509 -in "$l/alice.crt" -noout -pubkey)" != "$old_pub" ] &&
+    [ "$(openssl pkey -in "$l/alice.key" -pubout)" = \
+    "$(openssl x509 -in "$l/alice.crt" -noout -pubkey)" ]
+ok $? "renew: a new key, and alice.key is its key"
+t "renew: the key is mode 0600" test "$(mode "$l/alice.key")" = "-rw-------"
+text "$l/alice.crt"
+t "renew: EKU clientAuth" has "$tmp/text" "TLS Web Client Authentication"
+t "renew: verifies against the CA and CRL" openssl verify -CAfile \
+    "$l/ca.crt" -crl_check -CRLfile "$l/crl.pem" -purpose sslclient \
+    "$l/alice.crt"
+t "renew: the old certificate still verifies" openssl verify -CAfile \
+    "$l/ca.crt" -crl_check -CRLfile "$l/crl.pem" "$tmp/alice-old.crt"
+pki -d "$l" list > "$tmp/list" 2>&1
+[ "$(row alice "$old_s" | awk '{print $2}')" = valid ] &&
+    [ "$(row alice "$(serial_of "$l/alice.crt")" | awk '{print $2}')" = valid ]
+ok $? "list shows the old and the new alice, both valid"
+t "renew: no scratch files" noscratch "$l"
+
+# renew a server: the SAN, IPv6 included, and serverAuth
+old_san=$(openssl x509 -in "$l/api.example.org.crt" -noout \
+    -ext subjectAltName)
+pki -d "$l" renew api.example.org > /dev/null 2>&1
+ok $? "renew a server"
+[ "$(openssl x509 -in "$l/api.example.org.crt" -noout -ext subjectAltName)" \
+    = "$old_san" ]
+ok $? "renew: the same SAN"
+t "renew: the server verifies as sslserver" openssl verify -CAfile \
+    "$l/ca.crt" -purpose sslserver "$l/api.example.org.crt"
+pki -d "$l" renew carol > /dev/null 2>&1
+openssl x509 -in "$l/carol.crt" -noout -ext subjectAltName |
+    grep -q "URI:spiffe://example.org/carol"
+ok $? "renew: a URI SAN is kept"
+
+# --keep-key
+ck=$(cksum < "$l/carol.key")
+cs=$(serial_of "$l/carol.crt")
+pki -d "$l" renew carol --keep-key > /dev/null 2>&1
+ok $? "renew --keep-key"
+[ "$(cksum < "$l/carol.key")" = "$ck" ] &&
+    [ "$(serial_of "$l/carol.crt")" != "$cs" ] &&
+    [ "$(openssl pkey -in "$l/carol.key" -pubout)" = \
+    "$(openssl x509 -in "$l/carol.crt" -noout -pubkey)" ]
+ok $? "renew --keep-key: the same key, a new serial"
+cp "$l/alice.key" "$tmp/alice.key.save"
+cp "$l/carol.key" "$l/alice.key"
+expect_err "renew --keep-key refuses a key that does not match" \
+    "todod-pki: key does not match the certificate: $l/alice.key" \
+    -d "$l" renew alice --keep-key
+cp "$tmp/alice.key.save" "$l/alice.key"
+expect_err "renew refuses the CA" "renewing a CA" -d "$l" renew ca
+expect_err "renew an unknown name" \
+    "todod-pki: no such certificate: $l/nobody.crt" -d "$l" renew nobody
+
+# the replaced certificate can be revoked by serial
+pki -d "$l" revoke alice --serial "$old_s" > /dev/null 2>&1
+ok $? "revoke --serial: the replaced alice"
+openssl crl -in "$l/crl.pem" -noout -text > "$tmp/crl"
+grep -q "Serial Number: $old_s" "$tmp/crl" &&
+    ! grep -q "Serial Number: $(serial_of "$l/alice.crt")" "$tmp/crl"
+ok $? "the CRL lists the old alice, not the new"
+t "the new alice still verifies with the CRL" openssl verify -CAfile \
+    "$l/ca.crt" -crl_check -CRLfile "$l/crl.pem" "$l/alice.crt"
+expect_err "revoke --serial of another name's certificate" \
+    "is not a certificate of carol" \
+    -d "$l" revoke carol --serial "$(serial_of "$l/alice.crt")"
+
+# expiring
+pki -d "$l" expiring 10 > "$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && has "$tmp/out" "short" && ! has "$tmp/out" alice
+ok $? "expiring 10: exit 1, lists the certificate of 5 days (rc $rc)"
+[ "$(awk '$1 == "short" {print $5}' "$tmp/out")" = "$(fp_of "$l/short.crt")" ]
+ok $? "expiring lists it with its fingerprint"
+pki -d "$l" expiring 3 > "$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && test ! -s "$tmp/out"
+ok $? "expiring 3: nothing, exit 0 (rc $rc)"
+pki -d "$l" renew short --days 365 > /dev/null 2>&1
+pki -d "$l" expiring 10 > "$tmp/out" 2>&1
+rc=$?
+pki -d "$l" list > "$tmp/list" 2>&1
+[ $rc -eq 0 ] && [ "$(grep -c '^short ' "$tmp/list")" -eq 2 ]
+ok $? "renewed: expiring 10 is quiet, the old one is still listed (rc $rc)"
+pki -d "$l" expiring 31 > "$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && has "$tmp/out" "crl.pem"
+ok $? "expiring 31 names the CRL due in 30 days (rc $rc)"
+pki -d "$l" expiring 4000 > "$tmp/out" 2>&1
+[ $? -eq 1 ] && grep -q '^ca ' "$tmp/out"
+ok $? "expiring 4000 names the CA"
+pki -d "$d" expiring 10 > "$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 0 ]
+ok $? "expiring: expired and not-yet-valid certificates are not expiring (rc $rc)"
+expect_err "expiring needs a number" "todod-pki: bad number of days" \
+    -d "$l" expiring soon
+
+# 10. The manual.
 if command -v mandoc >/dev/null 2>&1; then
 	mandoc -Tlint -W warning "$man" > "$tmp/lint" 2>&1
 	rc=$?
 	[ $rc -eq 0 ] && [ ! -s "$tmp/lint" ]
 	ok $? "mandoc -Tlint -W warning is clean"
 	[ -s "$tmp/lint" ] && sed 's/^/# /' "$tmp/lint"
-	for c in init server client revoke crl pkcs12 dev TODOD_PKI_PASS; do
+	for c in init server client revoke crl pkcs12 dev list show renew \
+	    expiring keep-key TODOD_PKI_PASS; do
 		t "the manual documents $c" has "$man" "$c"
 	done
 else
