@@ -16,7 +16,7 @@
  * The TODO API.  server.c owns the connection; it hands the API a request
  * head once (api_admit) and the complete request once (api_request), and
  * the API answers with exactly one server_respond().  Checks run in the
- * order DESIGN.md fixes: routing (404, 405), authorization (403), the body
+ * order todod(8) fixes: routing (404, 405), authorization (403), the body
  * (411, 413, 415, 400), the item (404).
  * Reads are answered from the worker's cache once it has caught up with
  * the store; writes go to the parent, which answers after the commit.
@@ -242,7 +242,7 @@ api_write(struct conn *c)
 
 /*
  * The head of a request: route it, authorize it, check its body's framing,
- * in the order DESIGN.md fixes.  Returns 1 when the request is admitted
+ * in the order todod(8) fixes.  Returns 1 when the request is admitted
  * (server.c reads its body, if any, then calls api_request once), 0 when
  * it was refused: the response is queued and c may be gone.
  */

@@ -2,7 +2,7 @@
  * HTTP/1.x request parsing for the worker: strict, incremental, no
  * allocation beyond the request's own strings.  The worker feeds the bytes
  * of one connection; the parser says "more", "done" or "error with this
- * status".  Limits and statuses are those of DESIGN.md.
+ * status".  Limits and statuses are those of todod(8), HTTP API.
  */
 #ifndef TODOD_HTTP_H
 #define TODOD_HTTP_H

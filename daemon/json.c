@@ -172,7 +172,7 @@ json_hex4(const uint8_t *p, size_t left, unsigned int *cp)
 }
 
 /*
- * Check the raw text for what yajl accepts but DESIGN.md forbids.  String
+ * Check the raw text for what yajl accepts but todod(8) forbids.  String
  * literals are tracked only to find their escapes; anything malformed
  * (a bad escape, an unterminated string) is left for yajl to reject, so
  * for valid JSON this scan sees exactly the strings yajl sees.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The mTLS lab's server, re-created as the benchmark baseline.
 
-What the user started from (shared/seeds/004): Python's http.server with
+What the user started from, the mutual-TLS lab: Python's http.server with
 ssl, one thread, HTTP/1.0 (one request per connection), client certificate
 required and checked against the lab CA, TLS 1.2 at least, GET and POST
 /todo with JSON bodies, an in-memory list seeded with the lab's five items,

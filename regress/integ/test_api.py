@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The HTTP API of DESIGN.md against a real todod, with Python's ssl and
+"""The HTTP API of todod(8) against a real todod, with Python's ssl and
 http.client: every status code, the order of checks, keep-alive,
 pipelining, chunked bodies, 100-continue, the log line, restart."""
 
@@ -25,7 +25,7 @@ def raw_status(data, client="mtls-client"):
 
 
 try:
-    # --- the seeds' scenario, as their Python client does it -------------
+    # --- the lab's scenario, as its Python client does it ---------------
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(os.path.join(t.pki, "ca.crt"))
     ctx.load_cert_chain(os.path.join(t.pki, "mtls-client.crt"),

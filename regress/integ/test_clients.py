@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real clients nobody here wrote, as the seeds use them: curl, openssl
+"""Real clients nobody here wrote, as the lab used them: curl, openssl
 s_client and Python's ssl module; TLS 1.2 and 1.3; EC and RSA server keys;
 every certificate of the negative set refused at the handshake with the
 reason in the log."""
@@ -29,7 +29,7 @@ def check_server(server, ipv6=False):
     t = Todod(a.build, server=server, ipv6=ipv6)
     t.start()
     try:
-        # curl exactly as the seeds do: --cert --key --cacert
+        # curl exactly as the lab did: --cert --key --cacert
         r = t.curl("-X", "POST", t.url("/todo"), "-H",
                    "Content-Type: application/json", "-d",
                    '{"task":"from curl","done":false}')
@@ -49,7 +49,7 @@ def check_server(server, ipv6=False):
            "%s: curl without a certificate fails in TLS (%s)" %
            (server, r.stderr.decode().strip()[-60:]))
 
-        # openssl s_client, the seeds' third client
+        # openssl s_client, the lab's third client
         for v in ("-tls1_2", "-tls1_3"):
             r = t.s_client(extra=[v], data=b"GET /todo HTTP/1.1\r\n"
                            b"Host: localhost\r\nConnection: close\r\n\r\n")
@@ -129,7 +129,7 @@ try:
        m.get('todod_handshake_failures_total{reason="expired"}', 0) >= 2 and
        m.get('todod_handshake_failures_total{reason="no_certificate"}', 0)
        >= 2, "handshake failures counted by reason in /metrics")
-    # the seeds' negative test, verbatim in spirit
+    # the lab's negative test, in spirit
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(os.path.join(t.pki, "ca.crt"))
     try:
