@@ -9,13 +9,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/todod-makerun.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fails=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2"
-	else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
+. "$top/regress/make/tap.inc"
 
 echo "1..6"
 mkdir -p "$tmp/src" "$tmp/bin"
