@@ -1,7 +1,12 @@
 /* Unit tests for the log module (common/log.c). */
+#include <sys/types.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -185,6 +190,60 @@ test_limit(void)
 	    LOG_CHILD_RATE, n);
 }
 
+/* The foreground stamp, and its absence when stderr is the journal. */
+static void
+emit_stamped(void)
+{
+	log_init(1, 0);
+	log_info("stamped");
+}
+
+static void
+emit_journal(void)
+{
+	struct stat	 st;
+	char		 js[64];
+
+	fstat(STDERR_FILENO, &st);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_init(1, 0);
+	log_info("journal");
+}
+
+static void
+emit_other_journal(void)
+{
+	setenv("JOURNAL_STREAM", "1:2", 1);
+	log_init(1, 0);
+	log_info("not the journal");
+	log_setstamp(0);
+	log_info("command output");
+}
+
+static void
+test_stamps(void)
+{
+	char	 out[1024];
+	int	 status, y, mo, d, h, mi, sec;
+	char	 z;
+
+	capture(emit_stamped, out, sizeof(out), &status);
+	TAP_OK(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d%c ", &y, &mo, &d, &h, &mi,
+	    &sec, &z) == 7 && z == 'Z' && y >= 2024 &&
+	    strstr(out, "Z todod: stamped\n") != NULL,
+	    "foreground lines start with the UTC time: %.40s", out);
+	capture(emit_journal, out, sizeof(out), &status);
+	TAP_OK(strcmp(out, "todod: journal\n") == 0,
+	    "stderr is the journal: no stamp (%s)", out);
+	capture(emit_other_journal, out, sizeof(out), &status);
+	TAP_OK(strstr(out, "Z todod: not the journal\n") != NULL,
+	    "JOURNAL_STREAM of another stream: stamped");
+	TAP_OK(strstr(out, "\ntodod: command output\n") != NULL,
+	    "log_setstamp(0): no stamp");
+}
+
 int
 main(void)
 {
@@ -213,7 +272,7 @@ main(void)
 	    strstr(out, "bad message 7\n") != NULL, "fatalx exits 1");
 
 	capture(emit_long, out, sizeof(out), &status);
-	TAP_OK(strstr(out, "\np: after\n") != NULL && strlen(out) < 4500,
+	TAP_OK(strstr(out, "Z p: after\n") != NULL && strlen(out) < 4500,
 	    "an overlong line is cut, and ends with a newline");
 
 	log_init(1, 0);
@@ -290,5 +349,6 @@ main(void)
 		TAP_OK(lastcrit && lines == 601, "a child's fatalx line reaches "
 		    "the parent behind %d queued lines, unprefixed", lines - 1);
 	}
+	test_stamps();
 	return tap_done();
 }
