@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "json.h"
 #include "log.h"
+#include "page.h"
 #include "storemsg.h"
 #include "worker.h"
 
@@ -29,7 +30,8 @@ enum api_route {
 	ROUTE_NONE,
 	ROUTE_TODOS,		/* /todo */
 	ROUTE_TODO,		/* /todo/ID */
-	ROUTE_METRICS		/* /metrics */
+	ROUTE_METRICS,		/* /metrics */
+	ROUTE_PAGE		/* /, its script and style, the favicon */
 };
 
 static const char *api_allow[] = {
@@ -37,6 +39,7 @@ static const char *api_allow[] = {
 	[ROUTE_TODOS] = "Allow: GET, POST\r\n",
 	[ROUTE_TODO] = "Allow: GET, PATCH, DELETE\r\n",
 	[ROUTE_METRICS] = "Allow: GET\r\n",
+	[ROUTE_PAGE] = "Allow: GET\r\n",
 };
 
 /* /todo/ID: ID is a positive decimal without leading zeros. */
@@ -50,6 +53,8 @@ api_route(const char *path, int64_t *id)
 		return ROUTE_TODOS;
 	if (strcmp(path, "/metrics") == 0)
 		return ROUTE_METRICS;
+	if (page_lookup(path) != NULL)
+		return ROUTE_PAGE;
 	if (strncmp(path, "/todo/", 6) != 0)
 		return ROUTE_NONE;
 	p = path + 6;
@@ -74,6 +79,7 @@ api_method_allowed(enum api_route r, enum http_method m)
 		return m == HTTP_M_GET || m == HTTP_M_PATCH ||
 		    m == HTTP_M_DELETE;
 	case ROUTE_METRICS:
+	case ROUTE_PAGE:
 		return m == HTTP_M_GET;
 	default:
 		return 0;
@@ -241,6 +247,59 @@ api_write(struct conn *c)
 }
 
 /*
+ * A browser sends its client certificate with any request any web site
+ * makes it send, so a write must come from this server's own page.  Fetch
+ * metadata says who started the request (same-site is refused too: another
+ * port or name of this host is another service); browsers without it still
+ * send Origin on every cross-origin POST, PATCH and DELETE.  Clients that
+ * are not browsers send neither and are not affected.
+ */
+static int
+api_cross_site(const struct http_request *req)
+{
+	switch (req->fetch_site) {
+	case HTTP_FS_ABSENT:
+	case HTTP_FS_SAME_ORIGIN:
+	case HTTP_FS_NONE:
+		break;
+	default:
+		return 1;
+	}
+	return !http_origin_is_self(req);
+}
+
+/* GET of the page, its script, style or icon (api_admit routed it). */
+static void
+api_page(struct conn *c)
+{
+	const struct page_asset	*a = page_lookup(c->req.path);
+	struct buf		 b;
+	char			 hdr[1024];
+
+	if (page_headers(a, hdr, sizeof(hdr)) == 0) {
+		server_respond_error(c, 500, NULL, "page headers too long");
+		return;
+	}
+	c->ctype = a->ctype;
+	if (a->data == NULL) {
+		server_respond(c, 204, hdr, NULL);
+		return;
+	}
+	if (http_etag_match(c->req.if_none_match, a->etag)) {
+		server_respond(c, 304, hdr, NULL);
+		return;
+	}
+	buf_init(&b, 0);
+	if (buf_add(&b, a->data, *a->len) == -1) {
+		buf_free(&b);
+		server_respond_error(c, 500, NULL, "out of memory");
+		return;
+	}
+	server_respond(c, 200, hdr, &b);
+	buf_free(&b);
+}
+
+/*
  * The head of a request: route it, authorize it, check its body's framing,
  * in the order todod(8) fixes.  Returns 1 when the request is admitted
  * (server.c reads its body, if any, then calls api_request once), 0 when
@@ -264,9 +323,20 @@ api_admit(struct conn *c)
 		    "method not allowed");
 		return 0;
 	}
+	/* the page is for browsers; API clients asking for / get JSON */
+	if (c->route == ROUTE_PAGE && page_lookup(req->path)->html &&
+	    !req->accept_html) {
+		server_respond_error(c, 404, NULL, "no such path");
+		return 0;
+	}
 	writes = req->method == HTTP_M_POST || req->method == HTTP_M_PATCH;
 	class = c->route == ROUTE_METRICS ? AUTHZ_METRICS :
 	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
+	if (class == AUTHZ_WRITE && api_cross_site(req)) {
+		server_respond_error(c, 403, NULL,
+		    "cross-site write refused");
+		return 0;
+	}
 	/* the rules in force now, also for connections older than them */
 	if (!authz_check(&c->w->conf->rules, &c->peer->id, class,
 	    api_authz_method(req->method), req->path, NULL)) {
@@ -303,6 +373,9 @@ api_request(struct conn *c)
 			server_respond_error(c, 503, NULL,
 			    "metrics unavailable");
 		}
+		break;
+	case ROUTE_PAGE:
+		api_page(c);
 		break;
 	case ROUTE_TODOS:
 	case ROUTE_TODO:

@@ -78,6 +78,7 @@ static const struct {
 	{ 200, "OK" },
 	{ 201, "Created" },
 	{ 204, "No Content" },
+	{ 304, "Not Modified" },
 	{ 400, "Bad Request" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
@@ -173,6 +174,9 @@ http_request_clear(struct http_request *req)
 	free(req->target);
 	free(req->path);
 	free(req->content_type);
+	free(req->host);
+	free(req->origin);
+	free(req->if_none_match);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -417,6 +421,99 @@ http_field_connection(struct http_fields *f, const char *v, size_t n)
 	return 0;
 }
 
+/* The parameters of a media range: is one of them q=0 (0, 0.0, 0.000)? */
+static int
+http_q_zero(const char *p, size_t n)
+{
+	const char	*e;
+	size_t		 len, i;
+
+	while (n > 0) {
+		e = memchr(p, ';', n);
+		len = e != NULL ? (size_t)(e - p) : n;
+		http_trim_ows(&p, &len);
+		if (len >= 3 && http_lower(p[0]) == 'q' && p[1] == '=' &&
+		    p[2] == '0') {
+			for (i = 3; i < len && (p[i] == '0' || p[i] == '.'); i++)
+				;
+			if (i == len)
+				return 1;
+		}
+		if (e == NULL)
+			break;
+		n -= e + 1 - p;
+		p = e + 1;
+	}
+	return 0;
+}
+
+/*
+ * Accept: does a media range name text/html (and not with q=0)?  A
+ * wildcard does not count, so that API clients that accept anything keep
+ * getting JSON.
+ */
+static void
+http_field_accept(struct http_request *req, const char *v, size_t n)
+{
+	const char	*e, *c, *semi;
+	size_t		 len, tlen;
+
+	while (n > 0) {
+		e = memchr(v, ',', n);
+		len = e != NULL ? (size_t)(e - v) : n;
+		c = v;
+		http_trim_ows(&c, &len);
+		semi = memchr(c, ';', len);
+		tlen = semi != NULL ? (size_t)(semi - c) : len;
+		while (tlen > 0 && http_is_ws(c[tlen - 1]))
+			tlen--;
+		if (http_eq_nocase(c, tlen, "text/html"))
+			req->accept_html = semi == NULL ||
+			    !http_q_zero(semi + 1, len - (semi + 1 - c));
+		if (e == NULL)
+			break;
+		n -= e + 1 - v;
+		v = e + 1;
+	}
+}
+
+static enum http_fetch_site
+http_fetch_site_value(const char *v, size_t n)
+{
+	if (http_eq_nocase(v, n, "same-origin"))
+		return HTTP_FS_SAME_ORIGIN;
+	if (http_eq_nocase(v, n, "same-site"))
+		return HTTP_FS_SAME_SITE;
+	if (http_eq_nocase(v, n, "cross-site"))
+		return HTTP_FS_CROSS_SITE;
+	if (http_eq_nocase(v, n, "none"))
+		return HTTP_FS_NONE;
+	return HTTP_FS_OTHER;
+}
+
+/* The fields the built-in page and the cross-site check read. */
+static int
+http_field_browser(struct http_request *req, const char *name, size_t nlen,
+    const char *v, size_t vlen)
+{
+	if (http_eq_nocase(name, nlen, "accept"))
+		http_field_accept(req, v, vlen);
+	else if (http_eq_nocase(name, nlen, "sec-fetch-site"))
+		/* one value only: a second field line is not trusted */
+		req->fetch_site = req->fetch_site == HTTP_FS_ABSENT ?
+		    http_fetch_site_value(v, vlen) : HTTP_FS_OTHER;
+	else if (http_eq_nocase(name, nlen, "origin")) {
+		if (req->norigin++ == 0 &&
+		    (req->origin = http_strndup(v, vlen)) == NULL)
+			return 500;
+	} else if (http_eq_nocase(name, nlen, "if-none-match")) {
+		if (req->if_none_match == NULL &&
+		    (req->if_none_match = http_strndup(v, vlen)) == NULL)
+			return 500;
+	}
+	return 0;
+}
+
 static int
 http_field(struct http_request *req, struct http_fields *f,
     const char *name, size_t nlen, const char *v, size_t vlen)
@@ -425,6 +522,8 @@ http_field(struct http_request *req, struct http_fields *f,
 		if (++f->nhost > 1 || !http_host_ok(v, vlen))
 			return 400;
 		req->has_host = 1;
+		if ((req->host = http_strndup(v, vlen)) == NULL)
+			return 500;
 	} else if (http_eq_nocase(name, nlen, "content-length"))
 		return http_field_content_length(req, f, v, vlen);
 	else if (http_eq_nocase(name, nlen, "transfer-encoding")) {
@@ -443,7 +542,8 @@ http_field(struct http_request *req, struct http_fields *f,
 			return 400;
 		if ((req->content_type = http_strndup(v, vlen)) == NULL)
 			return 500;
-	}
+	} else
+		return http_field_browser(req, name, nlen, v, vlen);
 	return 0;
 }
 
@@ -890,6 +990,53 @@ http_chunked_feed(struct http_chunked *ch, const char *in, size_t len,
 	ch->state = CH_ERROR;
 	ch->left = r;
 	return HTTP_PARSE_ERROR;
+}
+
+int
+http_origin_is_self(const struct http_request *req)
+{
+	const char	*o = req->origin;
+	size_t		 i, n;
+
+	if (req->norigin == 0)
+		return 1;
+	if (req->norigin > 1 || req->host == NULL)
+		return 0;
+	/* RFC 6454: scheme "://" host [":" port], the port only if not 443 */
+	n = strlen(o);
+	if (n <= 8 || !http_eq_nocase(o, 8, "https://") ||
+	    n - 8 != strlen(req->host))
+		return 0;
+	for (i = 0; i < n - 8; i++)
+		if (http_lower(o[8 + i]) != http_lower(req->host[i]))
+			return 0;
+	return 1;
+}
+
+int
+http_etag_match(const char *inm, const char *etag)
+{
+	const char	*p, *e;
+	size_t		 n, len = strlen(etag);
+
+	if (inm == NULL)
+		return 0;
+	/* #entity-tag, weak ones compared weakly (RFC 9110 13.1.2) */
+	for (p = inm; *p != '\0'; p = *e ? e + 1 : e) {
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		n = e - p;
+		http_trim_ows(&p, &n);
+		if (n == 1 && *p == '*')
+			return 1;
+		if (n > 2 && p[0] == 'W' && p[1] == '/') {
+			p += 2;
+			n -= 2;
+		}
+		if (n == len && memcmp(p, etag, len) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* A parameter value: token or quoted-string; is it "utf-8"? */

@@ -26,6 +26,16 @@ enum http_method {
 	HTTP_M_OPTIONS
 };
 
+/* Sec-Fetch-Site (Fetch Metadata): who started the request. */
+enum http_fetch_site {
+	HTTP_FS_ABSENT = 0,	/* not sent: not a browser, or an old one */
+	HTTP_FS_SAME_ORIGIN,
+	HTTP_FS_SAME_SITE,
+	HTTP_FS_CROSS_SITE,
+	HTTP_FS_NONE,		/* "none": the user, not a page */
+	HTTP_FS_OTHER		/* a value we do not know, or several */
+};
+
 #define HTTP_PARSE_MORE		0
 #define HTTP_PARSE_DONE		1
 #define HTTP_PARSE_ERROR	(-1)
@@ -42,6 +52,12 @@ struct http_request {
 	int		 expect_continue;	/* Expect: 100-continue */
 	int		 keep_alive;	/* after Connection and version */
 	char		*content_type;	/* NULL: absent (malloc) */
+	char		*host;		/* NULL: absent (malloc) */
+	char		*origin;	/* NULL: absent (malloc) */
+	int		 norigin;	/* Origin field lines */
+	char		*if_none_match;	/* NULL: absent (malloc) */
+	enum http_fetch_site fetch_site;
+	int		 accept_html;	/* Accept names text/html */
 	int		 nheaders;
 };
 
@@ -99,6 +115,16 @@ int	http_chunked_feed(struct http_chunked *, const char *, size_t,
  * otherwise.  NULL (absent) is accepted.
  */
 int	http_content_type_ok(const char *);
+
+/*
+ * Is the request's Origin, if any, this server's own origin (the scheme
+ * https and the Host the request was sent to)?  1 when it is, or when
+ * there is no Origin; 0 for another origin, "null", or several.
+ */
+int	http_origin_is_self(const struct http_request *);
+
+/* Does If-None-Match name the entity tag etag (quoted), or "*"? */
+int	http_etag_match(const char *, const char *);
 
 const char	*http_status_text(int);
 const char	*http_method_name(enum http_method);

@@ -800,7 +800,8 @@ server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n", status, http_status_text(status),
 	    server_date(w), c->ctype ? c->ctype : "application/json");
-	if (bodylen >= 0)
+	/* RFC 9110 8.6: none in a 204; a 304's would be the 200's length */
+	if (bodylen >= 0 && status != 204 && status != 304)
 		buf_printf(&c->out, "Content-Length: %zd\r\n", bodylen);
 	else if (c->streaming == 1)
 		buf_add_str(&c->out, "Transfer-Encoding: chunked\r\n");

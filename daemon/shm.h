@@ -28,9 +28,9 @@ enum met_method {
 };
 
 /* Every status the worker can send, in one table. */
-#define MET_STATUSES	{ 100, 200, 201, 400, 403, 404, 405, 408, 411, \
-			  413, 414, 415, 417, 431, 500, 501, 503, 505 }
-#define MET_NSTATUS	18
+#define MET_STATUSES	{ 100, 200, 201, 204, 304, 400, 403, 404, 405, 408, \
+			  411, 413, 414, 415, 417, 431, 500, 501, 503, 505 }
+#define MET_NSTATUS	20
 
 enum met_hsfail {
 	HSF_NO_CERT, HSF_UNKNOWN_CA, HSF_EXPIRED, HSF_NOT_YET_VALID,

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <tls.h>
 
@@ -14,6 +16,40 @@
 #include "proto.h"
 #include "tlshook.h"
 #include "worker.h"
+
+/*
+ * The subject names of the CA bundle, for the CertificateRequest (see
+ * tlshook_set_ca_names).  NULL when the bundle holds no certificate.
+ */
+static STACK_OF(X509_NAME) *
+tlsgen_ca_names(const struct buf *ca)
+{
+	STACK_OF(X509_NAME)	*names;
+	X509_NAME		*n;
+	X509			*x;
+	BIO			*bio;
+
+	if ((names = sk_X509_NAME_new_null()) == NULL ||
+	    (bio = BIO_new_mem_buf(ca->data, ca->len)) == NULL) {
+		sk_X509_NAME_free(names);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		n = X509_NAME_dup(X509_get_subject_name(x));
+		X509_free(x);
+		if (n == NULL || sk_X509_NAME_push(names, n) == 0) {
+			X509_NAME_free(n);
+			break;
+		}
+	}
+	ERR_clear_error();	/* the end of the bundle */
+	BIO_free(bio);
+	if (sk_X509_NAME_num(names) == 0) {
+		sk_X509_NAME_free(names);
+		return NULL;
+	}
+	return names;
+}
 
 /*
  * Build the libtls server for one configuration generation.  The key given
@@ -26,6 +62,7 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 {
 	struct tlsgen		*g;
 	struct tls_config	*cfg;
+	STACK_OF(X509_NAME)	*canames;
 	BIO			*bio;
 	uint8_t			 sid[16];
 	int			 i, r, hooks = tlshook_ctx_count();
@@ -79,8 +116,12 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 	}
 	/* libtls decodes the key reference here, and only here */
 	khprov_decoders(kp, 1);
+	canames = tlsgen_ca_names(&wc->ca);
+	tlshook_set_ca_names(canames);
 	r = (g->server = tls_server()) == NULL ||
 	    tls_configure(g->server, cfg) == -1;
+	tlshook_set_ca_names(NULL);
+	sk_X509_NAME_pop_free(canames, X509_NAME_free);
 	khprov_decoders(kp, 0);
 	if (r) {
 		snprintf(err, errlen, "tls_configure: %s", g->server ?

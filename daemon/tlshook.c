@@ -44,6 +44,7 @@ static verify_cb_t		 tlshook_verify_orig;
 static int			 tlshook_idx = -1;
 static struct tlshook_recs	 tlshook_live = LIST_HEAD_INITIALIZER(tlshook_live);
 static int			 tlshook_nctx;
+static STACK_OF(X509_NAME)	*tlshook_ca_names;	/* not ours */
 
 long	SSL_CTX_callback_ctrl(SSL_CTX *, int, void (*)(void));
 void	SSL_CTX_set_cert_verify_callback(SSL_CTX *, verify_cb_t, void *);
@@ -196,6 +197,36 @@ tlshook_verify(X509_STORE_CTX *xctx, void *arg)
 	return r;
 }
 
+/*
+ * The CertificateRequest names the client CAs (TLS 1.2 certificate_
+ * authorities list, TLS 1.3 extension), so that a browser or a client
+ * holding several certificates offers the right one.  libtls has no
+ * setting for it and hides its SSL_CTX; this hook is where libtls hands
+ * us every context it configures, and the list does not depend on what
+ * libtls has loaded into the context by then.  The context owns a copy.
+ */
+static void
+tlshook_ctx_ca_names(SSL_CTX *ctx)
+{
+	STACK_OF(X509_NAME)	*copy;
+
+	if (tlshook_ca_names == NULL)
+		return;
+	if ((copy = SSL_dup_CA_list(tlshook_ca_names)) == NULL) {
+		log_warnx("%s: out of memory: no client CA names sent",
+		    __func__);
+		return;
+	}
+	SSL_CTX_set_client_CA_list(ctx, copy);
+}
+
+/* The names the contexts configured from now on send (NULL: none). */
+void
+tlshook_set_ca_names(STACK_OF(X509_NAME) *names)
+{
+	tlshook_ca_names = names;
+}
+
 long
 SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
 {
@@ -235,6 +266,7 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 	 */
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	tlshook_ctx_ca_names(ctx);
 	tlshook_nctx++;
 	next(ctx, cb, arg);
 }

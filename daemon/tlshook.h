@@ -1,5 +1,5 @@
 /*
- * Two fixes to libretls (Debian's libtls on OpenSSL 3), made by
+ * Fixes to libretls (Debian's libtls on OpenSSL 3), made by
  * interposing the libssl calls it makes while configuring a server:
  *
  * 1. Its session ticket callback returns 0 after setting up the ticket
@@ -16,6 +16,8 @@
  *    the connection's struct tls; the SSL_CTX seen here gets the mode and a
  *    disabled session-id cache (resumption goes through tickets, which
  *    work across workers).
+ * 4. It cannot name the client CAs in the CertificateRequest: the SSL_CTX
+ *    seen here gets the names tlsconf.c set with tlshook_set_ca_names().
  */
 #ifndef TODOD_TLSHOOK_H
 #define TODOD_TLSHOOK_H
@@ -32,9 +34,11 @@ struct tlshook_verify {
 
 struct tls;
 struct x509_store_ctx_st;
+struct stack_st_X509_NAME;
 
 int	tlshook_verify_each(int, struct x509_store_ctx_st *);
 const struct tlshook_verify *tlshook_verify_get(struct tls *);
 int	tlshook_ctx_count(void);
+void	tlshook_set_ca_names(struct stack_st_X509_NAME *);
 
 #endif
