@@ -84,6 +84,11 @@ req_same(const struct http_request *a, const struct http_request *b)
 	    a->expect_continue == b->expect_continue &&
 	    a->keep_alive == b->keep_alive &&
 	    str_eq(a->content_type, b->content_type) &&
+	    str_eq(a->host, b->host) && str_eq(a->origin, b->origin) &&
+	    a->norigin == b->norigin &&
+	    str_eq(a->if_none_match, b->if_none_match) &&
+	    a->fetch_site == b->fetch_site &&
+	    a->accept_html == b->accept_html &&
 	    a->nheaders == b->nheaders;
 }
 
@@ -917,10 +922,117 @@ test_content_type(void)
 		    "content type \"%s\" -> %d", t[i].ct, t[i].ok);
 }
 
+/* Accept for the page: text/html named, not with q=0, not by a wildcard. */
+static void
+test_accept(void)
+{
+	static const struct {
+		const char	*accept;
+		int		 html;
+	} t[] = {
+		{ "text/html", 1 },
+		{ "TEXT/HTML", 1 },
+		{ "text/html,application/xhtml+xml,application/xml;q=0.9,"
+		    "image/avif,*/*;q=0.8", 1 },
+		{ "application/json, text/html;q=0.5", 1 },
+		{ "text/html ; level=1", 1 },
+		{ "text/html;q=0.01", 1 },
+		{ "text/html;q=0", 0 },
+		{ "text/html; q=0.000", 0 },
+		{ "*/*", 0 },
+		{ "text/*", 0 },
+		{ "application/json", 0 },
+		{ "text/htmlx", 0 },
+		{ "", 0 },
+	};
+	char		 buf[512];
+	struct result	 res;
+	size_t		 i;
+
+	parse("GET / HTTP/1.1\r\n" H11 "\r\n", &res);
+	TAP_OK(res.r == HTTP_PARSE_DONE && res.req.accept_html == 0,
+	    "no Accept: not a page request");
+	result_clear(&res);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n" H11
+		    "Accept: %s\r\n\r\n", t[i].accept);
+		parse(buf, &res);
+		TAP_OK(res.r == HTTP_PARSE_DONE &&
+		    res.req.accept_html == t[i].html,
+		    "Accept \"%s\" -> html %d", t[i].accept, t[i].html);
+		result_clear(&res);
+	}
+}
+
+static int
+origin_self(const char *host, const char *origins)
+{
+	char		 buf[512];
+	struct result	 res;
+	int		 r;
+
+	snprintf(buf, sizeof(buf), "POST /todo HTTP/1.1\r\nHost: %s\r\n"
+	    "%sContent-Length: 0\r\n\r\n", host, origins);
+	parse(buf, &res);
+	r = res.r == HTTP_PARSE_DONE ? http_origin_is_self(&res.req) : -1;
+	result_clear(&res);
+	return r;
+}
+
+static void
+test_origin(void)
+{
+	struct result	 res;
+
+	TAP_OK(origin_self("127.0.0.1:8443", "") == 1, "no Origin: allowed");
+	TAP_OK(origin_self("127.0.0.1:8443",
+	    "Origin: https://127.0.0.1:8443\r\n") == 1, "own origin");
+	TAP_OK(origin_self("Localhost:8443",
+	    "Origin: https://localhost:8443\r\n") == 1,
+	    "own origin, host in another case");
+	TAP_OK(origin_self("todo.example", "Origin: https://todo.example\r\n")
+	    == 1, "own origin, default port");
+	TAP_OK(origin_self("127.0.0.1:8443",
+	    "Origin: http://127.0.0.1:8443\r\n") == 0, "http is another origin");
+	TAP_OK(origin_self("127.0.0.1:8443",
+	    "Origin: https://127.0.0.1:8444\r\n") == 0, "another port");
+	TAP_OK(origin_self("127.0.0.1:8443",
+	    "Origin: https://127.0.0.1:84430\r\n") == 0, "a longer port");
+	TAP_OK(origin_self("127.0.0.1:8443", "Origin: null\r\n") == 0,
+	    "opaque origin");
+	TAP_OK(origin_self("127.0.0.1:8443",
+	    "Origin: https://127.0.0.1:8443\r\n"
+	    "Origin: https://127.0.0.1:8443\r\n") == 0, "two Origin lines");
+	TAP_OK(origin_self("127.0.0.1:8443", "Origin: https://\r\n") == 0,
+	    "empty host");
+
+	parse("POST /todo HTTP/1.1\r\n" H11 "Sec-Fetch-Site: cross-site\r\n"
+	    "If-None-Match: W/\"a\", \"b\"\r\n\r\n", &res);
+	TAP_OK(res.r == HTTP_PARSE_DONE &&
+	    res.req.fetch_site == HTTP_FS_CROSS_SITE &&
+	    str_eq(res.req.host, "example.com"), "Sec-Fetch-Site cross-site");
+	TAP_OK(http_etag_match(res.req.if_none_match, "\"a\"") &&
+	    http_etag_match(res.req.if_none_match, "\"b\"") &&
+	    !http_etag_match(res.req.if_none_match, "\"c\"") &&
+	    !http_etag_match(NULL, "\"a\"") &&
+	    http_etag_match("*", "\"c\""), "If-None-Match");
+	result_clear(&res);
+	parse("POST /todo HTTP/1.1\r\n" H11 "Sec-Fetch-Site: same-origin\r\n"
+	    "Sec-Fetch-Site: same-origin\r\n\r\n", &res);
+	TAP_OK(res.r == HTTP_PARSE_DONE && res.req.fetch_site == HTTP_FS_OTHER,
+	    "two Sec-Fetch-Site lines are not trusted");
+	result_clear(&res);
+	parse("POST /todo HTTP/1.1\r\n" H11 "Sec-Fetch-Site: None\r\n\r\n",
+	    &res);
+	TAP_OK(res.r == HTTP_PARSE_DONE && res.req.fetch_site == HTTP_FS_NONE,
+	    "Sec-Fetch-Site none");
+	result_clear(&res);
+}
+
 static void
 test_names(void)
 {
-	static const int	 codes[] = { 100, 200, 201, 204, 400, 403, 404,
+	static const int	 codes[] = { 100, 200, 201, 204, 304, 400, 403, 404,
 	    405, 408, 411, 413, 414, 415, 417, 431, 500, 501, 503, 505 };
 	size_t			 i;
 	int			 ok = 1;
@@ -953,6 +1065,8 @@ main(void)
 	test_limits();
 	test_chunked();
 	test_content_type();
+	test_accept();
+	test_origin();
 	test_names();
 	return tap_done();
 }
