@@ -56,6 +56,11 @@ req_same(const struct http_request *a, const struct http_request *b)
 	    a->expect_continue == b->expect_continue &&
 	    a->keep_alive == b->keep_alive &&
 	    str_same(a->content_type, b->content_type) &&
+	    str_same(a->host, b->host) && str_same(a->origin, b->origin) &&
+	    a->norigin == b->norigin &&
+	    str_same(a->if_none_match, b->if_none_match) &&
+	    a->fetch_site == b->fetch_site &&
+	    a->accept_html == b->accept_html &&
 	    a->nheaders == b->nheaders;
 }
 
@@ -116,6 +121,12 @@ head_check(const char *buf, const struct head *h)
 	check(req->method == HTTP_M_OTHER || strcmp(req->method_name,
 	    http_method_name(req->method)) == 0);
 	(void)http_content_type_ok(req->content_type);
+	check(req->has_host == (req->host != NULL));
+	check((req->norigin > 0) == (req->origin != NULL));
+	check(req->norigin == 0 || !http_origin_is_self(req) ||
+	    (req->norigin == 1 && strlen(req->origin) > 8));
+	if (req->if_none_match != NULL)
+		(void)http_etag_match(req->if_none_match, "\"0123\"");
 }
 
 static void

@@ -114,6 +114,18 @@ class Chromium:
                                  session=False)["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Log.enable")
+
+    def console(self):
+        """What the page logged: console calls, CSP and network errors."""
+        out = []
+        for e in self.events:
+            p = e.get("params", {})
+            if e.get("method") == "Log.entryAdded":
+                out.append(p["entry"].get("text", ""))
+            elif e.get("method") == "Runtime.exceptionThrown":
+                out.append(json.dumps(p.get("exceptionDetails", {})))
+        return out
 
     def navigate(self, url):
         return self.call("Page.navigate", {"url": url})
@@ -221,9 +233,11 @@ def write_policy(path, port):
     without asking (there is nobody to ask in headless mode)."""
     rule = {"pattern": "https://127.0.0.1:%d" % port,
             "filter": {"ISSUER": {"CN": "todod dev CA"}}}
+    made = not os.path.isdir(POLICY_DIR)
     os.makedirs(POLICY_DIR, exist_ok=True)
     with open(path, "w") as f:
         json.dump({"AutoSelectCertificateForUrls": [json.dumps(rule)]}, f)
+    return made
 
 
 def store():
@@ -310,6 +324,9 @@ def test_page(c):
     c.wait_js("document.body.dataset.loaded === '2'")
     status = c.js("document.getElementById('status').hidden")
     ok(status is True, "no error shown after the successful writes")
+    bad = [m for m in c.console() if "Content Security Policy" in m or
+           "Uncaught" in m or "exception" in m.lower()]
+    ok(not bad, "no CSP violation or script error on the page (%r)" % bad)
 
 
 def test_readonly(home_ro, logpath):
@@ -393,6 +410,7 @@ clog = os.path.join(outdir, "chromium.log")
 open(clog, "w").close()
 policy = os.path.join(POLICY_DIR, "todod-test-%d.json" % os.getpid())
 homes = []
+made_dir = False
 try:
     for task in ("first seed", "<b>second</b> seed"):
         t.curl("-X", "POST", "-H", "Content-Type: application/json", "-d",
@@ -402,7 +420,7 @@ try:
        "chromium and pk12util are installed")
     homes = [nss_home(t.pki, "mtls-client"), nss_home(t.pki, "auditor"),
              nss_home(t.pki, None)]
-    write_policy(policy, t.port)
+    made_dir = write_policy(policy, t.port)
     b = Chromium(homes[0], clog)
     try:
         test_page(b)
@@ -418,6 +436,13 @@ try:
 finally:
     if os.path.exists(policy):
         os.unlink(policy)
+    if made_dir:
+        # only what this test created, and only if nothing else is there
+        for d in (POLICY_DIR, os.path.dirname(POLICY_DIR)):
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
     for h in homes:
         shutil.rmtree(h, ignore_errors=True)
     t.cleanup()
