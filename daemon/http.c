@@ -162,6 +162,32 @@ http_trim_ows(const char **s, size_t *n)
 		(*n)--;
 }
 
+/*
+ * The next element of a delim-separated list in *v (*n bytes), without
+ * the whitespace around it: returns 0 when the list is used up.  Elements
+ * may be empty.
+ */
+static int
+http_list_next(const char **v, size_t *n, char delim, const char **elem,
+    size_t *elen)
+{
+	const char	*e;
+
+	if (*v == NULL)
+		return 0;
+	e = memchr(*v, delim, *n);
+	*elem = *v;
+	*elen = e != NULL ? (size_t)(e - *v) : *n;
+	http_trim_ows(elem, elen);
+	if (e == NULL)
+		*v = NULL;	/* that was the last one */
+	else {
+		*n -= e + 1 - *v;
+		*v = e + 1;
+	}
+	return 1;
+}
+
 void
 http_parser_reset(struct http_parser *p)
 {
@@ -398,14 +424,10 @@ http_field_content_length(struct http_request *req, struct http_fields *f,
 static int
 http_field_connection(struct http_fields *f, const char *v, size_t n)
 {
-	const char	*e, *c;
+	const char	*c;
 	size_t		 len, i;
 
-	while (n > 0) {
-		e = memchr(v, ',', n);
-		len = e != NULL ? (size_t)(e - v) : n;
-		c = v;
-		http_trim_ows(&c, &len);
+	while (http_list_next(&v, &n, ',', &c, &len)) {
 		for (i = 0; i < len; i++)
 			if (!http_is_tchar(c[i]))
 				return 400;
@@ -413,36 +435,25 @@ http_field_connection(struct http_fields *f, const char *v, size_t n)
 			f->conn_close = 1;
 		else if (http_eq_nocase(c, len, "keep-alive"))
 			f->conn_keep = 1;
-		if (e == NULL)
-			break;
-		n -= e + 1 - v;
-		v = e + 1;
 	}
 	return 0;
 }
 
 /* The parameters of a media range: is one of them q=0 (0, 0.0, 0.000)? */
 static int
-http_q_zero(const char *p, size_t n)
+http_q_zero(const char *v, size_t n)
 {
-	const char	*e;
+	const char	*p;
 	size_t		 len, i;
 
-	while (n > 0) {
-		e = memchr(p, ';', n);
-		len = e != NULL ? (size_t)(e - p) : n;
-		http_trim_ows(&p, &len);
-		if (len >= 3 && http_lower(p[0]) == 'q' && p[1] == '=' &&
-		    p[2] == '0') {
-			for (i = 3; i < len && (p[i] == '0' || p[i] == '.'); i++)
-				;
-			if (i == len)
-				return 1;
-		}
-		if (e == NULL)
-			break;
-		n -= e + 1 - p;
-		p = e + 1;
+	while (http_list_next(&v, &n, ';', &p, &len)) {
+		if (len < 3 || http_lower(p[0]) != 'q' || p[1] != '=' ||
+		    p[2] != '0')
+			continue;
+		for (i = 3; i < len && (p[i] == '0' || p[i] == '.'); i++)
+			;
+		if (i == len)
+			return 1;
 	}
 	return 0;
 }
@@ -455,14 +466,10 @@ http_q_zero(const char *p, size_t n)
 static void
 http_field_accept(struct http_request *req, const char *v, size_t n)
 {
-	const char	*e, *c, *semi;
+	const char	*c, *semi;
 	size_t		 len, tlen;
 
-	while (n > 0) {
-		e = memchr(v, ',', n);
-		len = e != NULL ? (size_t)(e - v) : n;
-		c = v;
-		http_trim_ows(&c, &len);
+	while (http_list_next(&v, &n, ',', &c, &len)) {
 		semi = memchr(c, ';', len);
 		tlen = semi != NULL ? (size_t)(semi - c) : len;
 		while (tlen > 0 && http_is_ws(c[tlen - 1]))
@@ -470,10 +477,6 @@ http_field_accept(struct http_request *req, const char *v, size_t n)
 		if (http_eq_nocase(c, tlen, "text/html"))
 			req->accept_html = semi == NULL ||
 			    !http_q_zero(semi + 1, len - (semi + 1 - c));
-		if (e == NULL)
-			break;
-		n -= e + 1 - v;
-		v = e + 1;
 	}
 }
 

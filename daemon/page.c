@@ -18,8 +18,8 @@ extern const size_t		 page_index_html_len, page_todod_js_len,
  * includes them.
  */
 #define PAGE_CSP	"Content-Security-Policy: default-src 'none'; " \
-			"script-src 'self'; style-src 'self'; img-src 'self'; " \
-			"connect-src 'self'; base-uri 'none'; " \
+			"script-src 'self'; style-src 'self'; " \
+			"img-src 'self'; connect-src 'self'; base-uri 'none'; " \
 			"form-action 'none'; frame-ancestors 'none'\r\n"
 
 static struct page_asset page_assets[] = {

@@ -14,7 +14,7 @@ struct page_asset {
 	const char		*ctype;
 	const unsigned char	*data;		/* NULL: 204, no body */
 	const size_t		*len;
-	int			 html;		/* served to Accept: text/html */
+	int			 html;		/* only for Accept: text/html */
 	char			 etag[24];	/* quoted; made on first use */
 };
 

@@ -19,7 +19,8 @@ function showError(text) {
 
 /* One API call; resolves to the parsed body, rejects with a message. */
 async function call(method, path, body) {
-	const opts = { method: method, headers: { "Accept": "application/json" },
+	const opts = { method: method,
+	    headers: { "Accept": "application/json" },
 	    credentials: "same-origin", cache: "no-store" };
 	if (body !== undefined) {
 		opts.headers["Content-Type"] = "application/json";
@@ -42,7 +43,8 @@ async function call(method, path, body) {
 		const why = data && typeof data.error === "string" ?
 		    data.error : r.statusText;
 		let text = method + " " + path + ": " + r.status + " " + why;
-		if (r.status === 403 && method !== "GET")
+		if (r.status === 403 && method !== "GET" &&
+		    why === "not authorized")
 			text += " (this certificate may only read)";
 		throw new Error(text);
 	}

@@ -993,7 +993,8 @@ test_origin(void)
 	TAP_OK(origin_self("todo.example", "Origin: https://todo.example\r\n")
 	    == 1, "own origin, default port");
 	TAP_OK(origin_self("127.0.0.1:8443",
-	    "Origin: http://127.0.0.1:8443\r\n") == 0, "http is another origin");
+	    "Origin: http://127.0.0.1:8443\r\n") == 0,
+	    "http is another origin");
 	TAP_OK(origin_self("127.0.0.1:8443",
 	    "Origin: https://127.0.0.1:8444\r\n") == 0, "another port");
 	TAP_OK(origin_self("127.0.0.1:8443",
@@ -1032,8 +1033,8 @@ test_origin(void)
 static void
 test_names(void)
 {
-	static const int	 codes[] = { 100, 200, 201, 204, 304, 400, 403, 404,
-	    405, 408, 411, 413, 414, 415, 417, 431, 500, 501, 503, 505 };
+	static const int	 codes[] = { 100, 200, 201, 204, 304, 400, 403,
+	    404, 405, 408, 411, 413, 414, 415, 417, 431, 500, 501, 503, 505 };
 	size_t			 i;
 	int			 ok = 1;
 
