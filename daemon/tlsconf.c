@@ -114,15 +114,16 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 				goto fail;
 			}
 	}
-	/* libtls decodes the key reference here, and only here */
-	khprov_decoders(kp, 1);
+	/* the hook gives the names to the SSL_CTX tls_configure makes */
 	canames = tlsgen_ca_names(&wc->ca);
 	tlshook_set_ca_names(canames);
+	/* libtls decodes the key reference here, and only here */
+	khprov_decoders(kp, 1);
 	r = (g->server = tls_server()) == NULL ||
 	    tls_configure(g->server, cfg) == -1;
+	khprov_decoders(kp, 0);
 	tlshook_set_ca_names(NULL);
 	sk_X509_NAME_pop_free(canames, X509_NAME_free);
-	khprov_decoders(kp, 0);
 	if (r) {
 		snprintf(err, errlen, "tls_configure: %s", g->server ?
 		    tls_error(g->server) : "out of memory");
@@ -130,7 +131,7 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 	}
 	if (tlshook_ctx_count() == hooks)
 		log_warnx("libssl hooks not active: no session resumption, "
-		    "no certificate failure reasons");
+		    "no certificate failure reasons, no client CA names");
 	if (wc->crl.len > 0) {
 		if ((bio = BIO_new_mem_buf(wc->crl.data, wc->crl.len)) != NULL)
 			g->crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
