@@ -305,6 +305,26 @@ api_page(struct conn *c)
  * (server.c reads its body, if any, then calls api_request once), 0 when
  * it was refused: the response is queued and c may be gone.
  */
+/*
+ * A certificate revoked since the connection was verified gets no more
+ * requests: this one is refused and the connection closes after the
+ * answer (its tickets no longer resume: the policy named in them changed).
+ */
+static int
+api_peer_current(struct conn *c)
+{
+	char	 why[128];
+
+	if (server_peer_check(c, why, sizeof(why)))
+		return 1;
+	c->w->ctr->conns_cut++;
+	log_info("peer=%s cn=\"%s\" connection cut: %s", c->peer_addr,
+	    c->peer->cnlog, why);
+	c->rs.close = 1;
+	server_respond_error(c, 403, NULL, why);
+	return 0;
+}
+
 int
 api_admit(struct conn *c)
 {
@@ -312,6 +332,8 @@ api_admit(struct conn *c)
 	int			 writes;
 	uint32_t		 class;
 
+	if (!api_peer_current(c))
+		return 0;
 	c->id = 0;
 	c->route = api_route(req->path ? req->path : "", &c->id);
 	if (c->route == ROUTE_NONE) {

@@ -39,6 +39,11 @@ static const char *met_hsfail[HSF_MAX] = {
 	[HSF_OTHER] = "other",
 };
 
+static const char *met_rev_sources[MET_REV_NSOURCE] = { "crl", "ocsp" };
+static const char *met_rev_results[MET_REV_NRESULT] = {
+	"good", "revoked", "unknown"
+};
+
 static void
 metrics_add(struct shm_counters *sum, const struct shm_counters *c)
 {
@@ -206,6 +211,25 @@ metrics_sign_workers(struct metrics *m, struct buf *b)
 }
 
 static void
+metrics_revocation(struct buf *b, const struct shm_counters *s)
+{
+	int	 i, j;
+
+	metrics_head(b, "todod_revocation_checks_total", "counter",
+	    "Client certificates checked for revocation, by source and "
+	    "result.");
+	for (i = 0; i < MET_REV_NSOURCE; i++)
+		for (j = 0; j < MET_REV_NRESULT; j++)
+			buf_printf(b, "todod_revocation_checks_total{source="
+			    "\"%s\",result=\"%s\"} %llu\n",
+			    met_rev_sources[i], met_rev_results[j],
+			    (unsigned long long)s->revchecks[i][j]);
+	metrics_one(b, "todod_connections_cut_total", "counter",
+	    "Open connections closed because their certificate was revoked.",
+	    s->conns_cut);
+}
+
+static void
 metrics_render(struct metrics *m, struct buf *b)
 {
 	static const int	 codes[MET_NSTATUS] = MET_STATUSES;
@@ -249,6 +273,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	metrics_one(b, "todod_connections_refused_total", "counter",
 	    "Connections closed at once: the worker was at its limit.",
 	    s.conns_refused);
+	metrics_revocation(b, &s);
 	metrics_one(b, "todod_response_bytes_total", "counter",
 	    "Bytes of HTTP responses written.", s.bytes_out);
 	metrics_histogram(b, "todod_keyholder_sign_seconds",

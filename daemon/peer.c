@@ -34,6 +34,7 @@ peer_unref(struct peer *p)
 	free(p->cnjson);
 	free(p->cnlog);
 	ASN1_INTEGER_free(p->serial);
+	X509_NAME_free(p->issuer);
 	free(p);
 }
 
@@ -79,10 +80,11 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 	p->notbefore = peer_time(X509_get0_notBefore(x));
 	p->notafter = peer_time(X509_get0_notAfter(x));
 	p->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(x));
+	p->issuer = X509_NAME_dup(X509_get_issuer_name(x));
 	if (p->id.cn == NULL)
 		p->id.cn = strdup("");
 	buf_init(&b, 0);
-	if (p->id.cn == NULL || p->serial == NULL ||
+	if (p->id.cn == NULL || p->serial == NULL || p->issuer == NULL ||
 	    buf_add_str(&b, "{\"client\":") == -1 ||
 	    json_add_string(&b, p->id.cn, strlen(p->id.cn)) == -1) {
 		buf_free(&b);
@@ -144,9 +146,11 @@ peer_get(struct peer_cache *pc, struct tls *tls, char *err, size_t errlen)
 }
 
 /*
- * A resumed session skipped certificate verification: check the
- * certificate against the current CRL and its dates, so that a ticket
- * does not outlive a revocation or an expiry.  Returns 1 when fine.
+ * Check a certificate verified earlier against the current CRL and its
+ * dates: a resumed session skipped verification, and a connection opened
+ * before a reload was verified against the CRL of its time.  A serial
+ * counts only in a CRL of the certificate's own issuer (another CA's
+ * serials are another numbering).  Returns 1 when fine.
  */
 int
 peer_check(const struct peer *p, X509_CRL *crl, char *why, size_t whylen)
@@ -158,8 +162,9 @@ peer_check(const struct peer *p, X509_CRL *crl, char *why, size_t whylen)
 		snprintf(why, whylen, "certificate has expired");
 	else if (now < p->notbefore)
 		snprintf(why, whylen, "certificate is not yet valid");
-	else if (crl != NULL && X509_CRL_get0_by_serial(crl, &rev,
-	    p->serial) == 1)
+	else if (crl != NULL &&
+	    X509_NAME_cmp(X509_CRL_get_issuer(crl), p->issuer) == 0 &&
+	    X509_CRL_get0_by_serial(crl, &rev, p->serial) == 1)
 		snprintf(why, whylen, "certificate revoked");
 	else
 		return 1;

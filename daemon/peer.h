@@ -14,6 +14,7 @@
 struct tls;
 struct X509_crl_st;
 struct asn1_string_st;
+struct X509_name_st;
 
 struct peer {
 	int			 refs;
@@ -24,6 +25,7 @@ struct peer {
 	time_t			 notbefore;
 	time_t			 notafter;
 	struct asn1_string_st	*serial;
+	struct X509_name_st	*issuer;
 	uint64_t		 used;
 };
 

@@ -433,12 +433,35 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
 	return HSF_PROTOCOL;
 }
 
+/*
+ * Check the peer of c against the CRL of the generation in use now, once
+ * per generation: a reload that revokes the certificate reaches the
+ * connections already open for it at their next request.  Returns 1 when
+ * the certificate is still good.
+ */
+int
+server_peer_check(struct conn *c, char *why, size_t whylen)
+{
+	struct tlsgen	*g = c->w->tls;
+	int		 ok;
+
+	if (c->checked == g->gen)
+		return 1;
+	ok = peer_check(c->peer, g->crl, why, whylen);
+	if (g->crl != NULL)
+		c->w->ctr->revchecks[MET_REV_CRL][ok ? MET_REV_GOOD :
+		    MET_REV_REVOKED]++;
+	if (ok)
+		c->checked = g->gen;
+	return ok;
+}
+
 static void
 conn_handshake(struct conn *c)
 {
 	struct worker	*w = c->w;
 	char		 why[512];
-	int		 r;
+	int		 r, hsf;
 
 	w->sign_failed = 0;
 	r = tls_handshake(c->tls);
@@ -447,8 +470,11 @@ conn_handshake(struct conn *c)
 		return;
 	}
 	if (r == -1) {
-		w->ctr->hsfail[server_hsfail_reason(c, tls_error(c->tls), why,
-		    sizeof(why))]++;
+		hsf = server_hsfail_reason(c, tls_error(c->tls), why,
+		    sizeof(why));
+		w->ctr->hsfail[hsf]++;
+		if (hsf == HSF_REVOKED)
+			w->ctr->revchecks[MET_REV_CRL][MET_REV_REVOKED]++;
 		log_info("peer=%s tls handshake failed: %s", c->peer_addr, why);
 		conn_linger(c);
 		return;
@@ -463,13 +489,18 @@ conn_handshake(struct conn *c)
 	}
 	if (tls_conn_session_resumed(c->tls)) {
 		w->ctr->resumed++;
-		if (!peer_check(c->peer, w->tls->crl, why, sizeof(why))) {
+		if (!server_peer_check(c, why, sizeof(why))) {
 			w->ctr->hsfail[HSF_REVOKED]++;
 			log_info("peer=%s resumed session refused: %s",
 			    c->peer_addr, why);
 			conn_close(c);
 			return;
 		}
+	} else {
+		/* libtls verified the chain against this generation's CRL */
+		c->checked = c->gen->gen;
+		if (c->gen->crl != NULL)
+			w->ctr->revchecks[MET_REV_CRL][MET_REV_GOOD]++;
 	}
 	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer_addr, c->peer->cnlog,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),

@@ -39,6 +39,12 @@ enum met_hsfail {
 	HSF_MAX
 };
 
+/* Revocation checks: where the answer came from, and what it said. */
+enum met_rev_source { MET_REV_CRL, MET_REV_OCSP, MET_REV_NSOURCE };
+enum met_rev_result {
+	MET_REV_GOOD, MET_REV_REVOKED, MET_REV_UNKNOWN, MET_REV_NRESULT
+};
+
 /* Signature latency histogram bounds, in microseconds. */
 #define MET_SIGN_BOUNDS	{ 25, 50, 100, 250, 500, 1000, 2500, 5000, \
 			  10000, 25000, 100000, 1000000 }
@@ -57,6 +63,8 @@ struct shm_counters {
 	uint64_t	sign_sum_us;
 	uint64_t	sign_failed;
 	uint64_t	bytes_out;
+	uint64_t	revchecks[MET_REV_NSOURCE][MET_REV_NRESULT];
+	uint64_t	conns_cut;	/* revoked while open */
 };
 
 int	 shm_create(const char *, size_t, void **);

@@ -88,6 +88,7 @@ struct conn {
 	size_t			 ralen;
 
 	struct peer		*peer;		/* after the handshake */
+	uint32_t		 checked;	/* generation whose CRL it passed */
 
 	/* the request being read or answered */
 	struct buf		 in;
@@ -170,6 +171,7 @@ void	server_shutdown(struct worker *);
 void	server_respond(struct conn *, int, const char *, const struct buf *);
 void	server_respond_error(struct conn *, int, const char *, const char *);
 void	server_stream_todos(struct conn *);
+int	server_peer_check(struct conn *, char *, size_t);
 int	server_conn_cmp(struct conn *, struct conn *);
 RB_PROTOTYPE(conn_pending, conn, pending, server_conn_cmp);
 
