@@ -694,6 +694,24 @@ ok $? "expiring: expired and not-yet-valid certificates are not expiring (rc $rc
 expect_err "expiring needs a number" "todod-pki: bad number of days" \
     -d "$l" expiring soon
 
+# 9b. AIA and CDP extensions.
+pki -d "$l" server aia-srv --ocsp-url http://127.0.0.1:8888/ocsp \
+    --crl-url http://127.0.0.1:8080/crl.der > /dev/null 2>&1
+openssl x509 -in "$l/aia-srv.crt" -noout -ext authorityInfoAccess \
+    2>/dev/null | grep -q 'OCSP - URI:http://127.0.0.1:8888/ocsp'
+ok $? "--ocsp-url puts the responder in authorityInfoAccess"
+openssl x509 -in "$l/aia-srv.crt" -noout -ext crlDistributionPoints \
+    2>/dev/null | grep -q 'URI:http://127.0.0.1:8080/crl.der'
+ok $? "--crl-url puts the URL in cRLDistributionPoints"
+pki -d "$l" client aia-cli --ocsp-url http://127.0.0.1:8888/ > /dev/null 2>&1
+openssl x509 -in "$l/aia-cli.crt" -noout -ext authorityInfoAccess \
+    2>/dev/null | grep -q 'OCSP - URI:http://127.0.0.1:8888/'
+ok $? "client --ocsp-url too"
+expect_err "--ocsp-url must be http://" "must be an http:// URL" \
+    -d "$l" client aia-bad --ocsp-url https://127.0.0.1/
+expect_err "--crl-url refuses quotes" "character not allowed" \
+    -d "$l" client aia-bad --crl-url 'http://x/"y'
+
 # 10. The manual.
 if command -v mandoc >/dev/null 2>&1; then
 	mandoc -Tlint -W warning "$man" > "$tmp/lint" 2>&1
@@ -702,7 +720,7 @@ if command -v mandoc >/dev/null 2>&1; then
 	ok $? "mandoc -Tlint -W warning is clean"
 	[ -s "$tmp/lint" ] && sed 's/^/# /' "$tmp/lint"
 	for c in init server client revoke crl pkcs12 dev list show renew \
-	    expiring keep-key TODOD_PKI_PASS; do
+	    expiring keep-key TODOD_PKI_PASS ocsp-url crl-url; do
 		t "the manual documents $c" has "$man" "$c"
 	done
 else
