@@ -113,14 +113,14 @@ privdrop_check_dir(const char *path, const char *dir, char *err,
 		return -1;
 	}
 	if (st.st_uid != 0) {
-		snprintf(err, errlen, "%s %s: owned by uid %u, not root",
-		    what, path, (unsigned)st.st_uid);
+		snprintf(err, errlen, "%s %s: owned by uid %u, not root: "
+		    "chown root %s", what, path, (unsigned)st.st_uid, path);
 		return -1;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "%s %s: writable by %s (mode %04o)",
-		    what, path, (st.st_mode & S_IWOTH) ? "others" : "group",
-		    (unsigned)(st.st_mode & 07777));
+		snprintf(err, errlen, "%s %s: writable by %s (mode %04o): "
+		    "chmod go-w %s", what, path, (st.st_mode & S_IWOTH) ?
+		    "others" : "group", (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	return 0;
@@ -166,9 +166,15 @@ privdrop_check_chroot(const char *dir, int create, char *err, size_t errlen)
 	}
 	while (len > 1 && path[len - 1] == '/')
 		path[--len] = '\0';
-	if (create && stat(path, &st) == -1 && errno == ENOENT &&
-	    privdrop_make_dir(path, err, errlen) == -1)
-		return -1;
+	if (stat(path, &st) == -1 && errno == ENOENT) {
+		if (create && privdrop_make_dir(path, err, errlen) == -1)
+			return -1;
+		/* a check only: the directory start-up would create it in */
+		if (!create && (len = strrchr(path, '/') - path) == 0)
+			return privdrop_check_dir("/", "", err, errlen);
+		if (!create)
+			path[len] = '\0';
+	}
 
 	/*
 	 * Like sshd's ChrootDirectory: every component, not just the last,

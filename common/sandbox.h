@@ -24,8 +24,10 @@ enum sandbox_role {
 int	privdrop_lookup(const char *, uid_t *, gid_t *, char *, size_t);
 
 /*
- * Check (and create if missing, root-owned 0755) the chroot directory:
- * owned by root, not writable by group or others.  -1 with err set.
+ * Check the chroot directory and every component of its path, as sshd
+ * does: owned by root, not writable by group or others.  A missing chroot
+ * is created (root-owned 0755) if create is set; otherwise only the
+ * directory it would be created in is checked.  -1 with err set.
  */
 int	privdrop_check_chroot(const char *, int, char *, size_t);
 

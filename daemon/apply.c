@@ -11,23 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "apply.h"
 #include "authz.h"
 #include "cfgmsg.h"
+#include "check.h"
 #include "config.h"
 #include "keyref.h"
-#include "khprobe.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
 #include "proto.h"
 #include "sdnotify.h"
+#include "tlsmat.h"
 
 /*
  * Starting and reloading a configuration is one transaction:
@@ -43,232 +40,23 @@
 
 #define APPLY_TIMEOUT		10	/* seconds for keyholders and workers */
 #define APPLY_START_TIMEOUT	30	/* at start-up the workers start too */
-#define APPLY_FILE_MAX		(16 * 1024 * 1024)
 #define APPLY_KEY_DROP_DELAY	60	/* old keys outlive handshakes in flight */
 
 static void	apply_fail(struct apply *, const char *, ...)
 		    __attribute__((__format__(printf, 2, 3)));
 static void	apply_commit(struct apply *);
 
+/* For a token key the descriptor is the PIN file's (check_key_open). */
 static int
-apply_read_file(const char *path, struct buf *b, char *err, size_t errlen)
-{
-	char	 chunk[8192];
-	ssize_t	 n;
-	int	 fd;
-
-	buf_init(b, APPLY_FILE_MAX);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_add(b, chunk, n) == -1) {
-			snprintf(err, errlen, "%s: too large", path);
-			close(fd);
-			return -1;
-		}
-	close(fd);
-	if (n == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static time_t
-apply_asn1_time(const ASN1_TIME *t)
-{
-	struct tm	 tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return timegm(&tm);
-}
-
-/* Parse every certificate of a PEM buffer; returns the count, or -1. */
-static int
-apply_parse_certs(const struct buf *b, X509 **leaf, time_t *minafter)
-{
-	BIO	*bio;
-	X509	*x;
-	time_t	 t;
-	int	 n = 0;
-
-	if ((bio = BIO_new_mem_buf(b->data, b->len)) == NULL)
-		return -1;
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		t = apply_asn1_time(X509_get0_notAfter(x));
-		if (minafter != NULL && (*minafter == 0 || t < *minafter))
-			*minafter = t;
-		if (n++ == 0 && leaf != NULL)
-			*leaf = x;
-		else
-			X509_free(x);
-	}
-	BIO_free(bio);
-	return n;
-}
-
-void
-tlsmat_free(struct tlsmat *m)
-{
-	if (m == NULL)
-		return;
-	buf_free(&m->cert);
-	buf_free(&m->ca);
-	buf_free(&m->crl);
-	buf_free(&m->keyref);
-	free(m->spki);
-	free(m);
-}
-
-/* A hash of what decides who gets in: CA, CRL and the rules. */
-static uint64_t
-apply_policy_hash(const struct config *conf, const struct tlsmat *m)
-{
-	const struct authz_rule	*r;
-	EVP_MD_CTX		*md;
-	unsigned char		 h[EVP_MAX_MD_SIZE];
-	unsigned int		 hlen = 0;
-	char			 line[2048];
-	uint64_t		 v = 0;
-
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-		fatalx("%s: sha256", __func__);
-	EVP_DigestUpdate(md, m->ca.data, m->ca.len);
-	EVP_DigestUpdate(md, "\0", 1);
-	EVP_DigestUpdate(md, m->crl.data ? (void *)m->crl.data : "", m->crl.len);
-	TAILQ_FOREACH(r, &conf->rules, entry) {
-		authz_rule_format(r, line, sizeof(line));
-		EVP_DigestUpdate(md, line, strlen(line) + 1);
-	}
-	EVP_DigestFinal_ex(md, h, &hlen);
-	EVP_MD_CTX_free(md);
-	memcpy(&v, h, sizeof(v));
-	return v;
-}
-
-/* Read what the workers get; err names the file and problem. */
-struct tlsmat *
-tlsmat_load(const struct config *conf, char *err, size_t errlen)
-{
-	struct tlsmat	*m;
-	X509		*leaf = NULL;
-	X509_CRL	*crl = NULL;
-	BIO		*bio;
-	unsigned char	*p;
-	int		 len;
-
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (apply_read_file(conf->tls.cert, &m->cert, err, errlen) == -1 ||
-	    apply_read_file(conf->tls.ca, &m->ca, err, errlen) == -1 ||
-	    (conf->tls.crl != NULL &&
-	    apply_read_file(conf->tls.crl, &m->crl, err, errlen) == -1))
-		goto fail;
-	if (apply_parse_certs(&m->cert, &leaf, &m->cert_notafter) < 1) {
-		snprintf(err, errlen, "%s: no certificate in PEM file",
-		    conf->tls.cert);
-		goto fail;
-	}
-	m->cert_notafter = apply_asn1_time(X509_get0_notAfter(leaf));
-	len = i2d_PUBKEY(X509_get0_pubkey(leaf), NULL);
-	if (len <= 0 || (m->spki = malloc(len)) == NULL) {
-		snprintf(err, errlen, "%s: unusable public key",
-		    conf->tls.cert);
-		goto fail;
-	}
-	p = m->spki;
-	m->spkilen = i2d_PUBKEY(X509_get0_pubkey(leaf), &p);
-	if (apply_parse_certs(&m->ca, NULL, &m->ca_notafter) < 1) {
-		snprintf(err, errlen, "%s: no certificate in PEM file",
-		    conf->tls.ca);
-		goto fail;
-	}
-	if (m->crl.len > 0) {
-		if ((bio = BIO_new_mem_buf(m->crl.data, m->crl.len)) != NULL)
-			crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-		if (crl == NULL) {
-			snprintf(err, errlen, "%s: not a PEM CRL",
-			    conf->tls.crl);
-			goto fail;
-		}
-		m->crl_nextupdate = apply_asn1_time(X509_CRL_get0_nextUpdate(
-		    crl));
-		X509_CRL_free(crl);
-	}
-	X509_free(leaf);
-	m->policy = apply_policy_hash(conf, m);
-	return m;
- fail:
-	X509_free(leaf);
-	tlsmat_free(m);
-	return NULL;
-}
-
-/* Warn about what expires soon (at start, on reload, once a day). */
-void
-apply_check_expiry(const struct config *conf, const struct tlsmat *m)
-{
-	time_t		 now = time(NULL), horizon;
-	char		 date[64];
-	struct tm	 tm;
-	struct {
-		const char	*what;
-		const char	*path;
-		time_t		 when;
-	} items[] = {
-		{ "server certificate", conf->tls.cert, m->cert_notafter },
-		{ "CA certificate", conf->tls.ca, m->ca_notafter },
-	};
-	size_t		 i;
-
-	horizon = now + (time_t)conf->expiry_warn_days * 86400;
-	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
-		gmtime_r(&items[i].when, &tm);
-		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		if (items[i].when <= now)
-			log_warnx("%s %s expired on %s", items[i].what,
-			    items[i].path, date);
-		else if (items[i].when <= horizon)
-			log_warnx("%s %s expires on %s (in %lld days)",
-			    items[i].what, items[i].path, date,
-			    (long long)(items[i].when - now) / 86400);
-	}
-	if (m->crl_nextupdate == 0)
-		return;
-	gmtime_r(&m->crl_nextupdate, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	if (m->crl_nextupdate <= now)
-		log_warnx("CRL %s is out of date since %s; it is still "
-		    "enforced (revoked certificates stay refused): publish a "
-		    "new CRL and reload", conf->tls.crl, date);
-	else if (m->crl_nextupdate <= now + 7 * 86400)
-		log_warnx("CRL %s must be renewed before %s", conf->tls.crl,
-		    date);
-}
-
-/* For a token key the descriptor is the PIN file's, path the URI. */
-static int
-apply_key_to(struct proc *kh, const struct config_tls *tls, uint32_t keyid,
+apply_key_to(struct proc *kh, const struct config *conf, uint32_t keyid,
     char *err, size_t errlen)
 {
 	struct ipc_wbuf	*wb;
-	const char	*path = tls->key;
-	char		 pin[PATH_MAX];
 	int		 fd;
 
 	if (!proc_alive(kh))
 		return 0;
-	if (khprobe_is_p11(path) ? (khprobe_pin_path(tls, pin, sizeof(pin),
-	    err, errlen) == -1 || (fd = khprobe_open_secret(pin, err,
-	    errlen)) == -1) : (fd = khprobe_open_secret(path, err,
-	    errlen)) == -1)
+	if ((fd = check_key_open(conf, err, errlen)) == -1)
 		return -1;
 	if ((wb = ipc_create(IMSG_KH_KEY, 0, 64)) == NULL) {
 		close(fd);
@@ -276,7 +64,7 @@ apply_key_to(struct proc *kh, const struct config_tls *tls, uint32_t keyid,
 		return -1;
 	}
 	ipc_add_u32(wb, keyid);
-	ipc_add_str(wb, path);
+	ipc_add_str(wb, conf->tls.key);
 	if (proc_send(kh, wb, fd) == -1) {
 		snprintf(err, errlen, "keyholder %d: %s", kh->id,
 		    strerror(errno));
@@ -293,10 +81,10 @@ apply_keyholder_started(struct apply *a, struct proc *kh)
 	struct apply_txn	*t = &a->txn;
 	char			 err[512];
 
-	if (a->mat != NULL && apply_key_to(kh, &a->conf->tls,
+	if (a->mat != NULL && apply_key_to(kh, a->conf,
 	    a->mat->keyid, err, sizeof(err)) == -1)
 		log_warnx("keyholder %d: %s", kh->id, err);
-	if (t->phase == APPLY_KEYS && apply_key_to(kh, &t->conf->tls,
+	if (t->phase == APPLY_KEYS && apply_key_to(kh, t->conf,
 	    t->mat->keyid, err, sizeof(err)) == 1)
 		t->keys_waiting++;
 }
@@ -455,7 +243,7 @@ apply_send_keys(struct apply *a, char *err, size_t errlen)
 	int			 i, r, sent = 0;
 
 	for (i = 0; i < a->keyholders->n; i++) {
-		r = apply_key_to(&a->keyholders->procs[i], &t->conf->tls,
+		r = apply_key_to(&a->keyholders->procs[i], t->conf,
 		    t->mat->keyid, err, errlen);
 		if (r == -1)
 			return -1;
@@ -477,7 +265,8 @@ apply_start(struct apply *a, struct config *conf, int startup, char *err,
 		snprintf(err, errlen, "a reload is in progress");
 		goto fail;
 	}
-	if ((m = tlsmat_load(conf, err, errlen)) == NULL)
+	/* the same checks as todod -n: what one accepts, the other does */
+	if (check_config(conf, 0, &m, err, errlen) != 0)
 		goto fail;
 	if (!startup) {
 		apply_keep_restart_settings(a->conf, conf);
@@ -726,7 +515,7 @@ apply_daily(int fd, short ev, void *arg)
 	struct apply	*a = arg;
 	struct timeval	 tv = { 86400, 0 };
 
-	apply_check_expiry(a->conf, a->mat);
+	tlsmat_warn_expiry(a->conf, a->mat);
 	evtimer_add(&a->daily_ev, &tv);
 }
 
@@ -832,7 +621,7 @@ apply_commit(struct apply *a)
 	apply_timers(a, startup);
 	metrics_expiry(a->metrics, a->mat->cert_notafter,
 	    a->mat->ca_notafter, a->mat->crl_nextupdate);
-	apply_check_expiry(a->conf, a->mat);
+	tlsmat_warn_expiry(a->conf, a->mat);
 	if (startup)
 		a->hooks.started(a->arg, NULL);
 }

@@ -16,24 +16,10 @@
 #include "ipc.h"
 #include "proc.h"
 #include "proto.h"
+#include "tlsmat.h"
 
 struct config;
 struct metrics;
-
-/* What the workers get for TLS, read from the files by the parent. */
-struct tlsmat {
-	struct buf	 cert;		/* PEM chain */
-	struct buf	 ca;
-	struct buf	 crl;		/* empty: none */
-	struct buf	 keyref;	/* after the keyholders answer */
-	uint8_t		*spki;		/* the certificate's public key, DER */
-	size_t		 spkilen;
-	uint32_t	 keyid;
-	uint64_t	 policy;	/* hash of CA, CRL and rules */
-	time_t		 cert_notafter;
-	time_t		 ca_notafter;
-	time_t		 crl_nextupdate;	/* 0: no CRL */
-};
 
 enum apply_phase {
 	APPLY_IDLE,
@@ -103,8 +89,5 @@ void	apply_worker_started(struct apply *, struct proc *);
 void	apply_keyholder_started(struct apply *, struct proc *);
 void	apply_child_gone(struct apply *, struct proc *);
 void	apply_shutdown(struct apply *);
-void	apply_check_expiry(const struct config *, const struct tlsmat *);
-struct tlsmat *tlsmat_load(const struct config *, char *, size_t);
-void	tlsmat_free(struct tlsmat *);
 
 #endif

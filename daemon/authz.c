@@ -357,39 +357,7 @@ authz_fingerprint(X509 *leaf)
 	return fp;
 }
 
-/*
- * Fill id from the peer chain as tls_peer_cert_chain_pem() returns it,
- * leaf first.  id is overwritten: clear it first if it held an identity.
- */
-int
-authz_identity_from_pem(struct authz_identity *id, const uint8_t *pem,
-    size_t len, char *err, size_t errlen)
-{
-	BIO	*bio;
-	X509	*leaf;
-	int	 r;
-
-	memset(id, 0, sizeof(*id));
-	if (pem == NULL || len == 0 || len > INT_MAX) {
-		snprintf(err, errlen, "no peer certificate");
-		return -1;
-	}
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (leaf == NULL) {
-		snprintf(err, errlen, "peer certificate does not parse");
-		return -1;
-	}
-	r = authz_identity_from_x509(id, leaf, err, errlen);
-	X509_free(leaf);
-	return r;
-}
-
-/* The same, from a parsed leaf certificate. */
+/* Fill id from a client's leaf certificate. */
 int
 authz_identity_from_x509(struct authz_identity *id, X509 *leaf, char *err,
     size_t errlen)

@@ -81,8 +81,6 @@ void			 authz_rules_free(struct authz_rules *);
 int			 authz_cond_set(struct authz_cond *, enum authz_match,
 			    const char *, char *, size_t);
 
-int			 authz_identity_from_pem(struct authz_identity *,
-			    const uint8_t *, size_t, char *, size_t);
 int			 authz_identity_from_x509(struct authz_identity *,
 			    struct x509_st *, char *, size_t);
 void			 authz_identity_clear(struct authz_identity *);

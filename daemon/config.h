@@ -21,6 +21,7 @@
 #define CONFIG_DEFAULT_PROTOCOLS "tlsv1.2,tlsv1.3"
 
 #define CONFIG_MAX_WORKERS	64
+#define CONFIG_MAX_ORIGINS	16
 
 struct config_listen {
 	TAILQ_ENTRY(config_listen) entry;
@@ -46,8 +47,17 @@ struct config_tls {
 	int		 ticket_lifetime;	/* seconds; 0: no resumption */
 };
 
+/* Where a file setting was written, for messages. */
+struct config_origin {
+	const char	*setting;	/* "certificate", "chroot", ... */
+	char		*file;
+	int		 line;
+};
+
 struct config {
 	char			*path;		/* the configuration file */
+	struct config_origin	 origins[CONFIG_MAX_ORIGINS];
+	int			 norigins;
 	struct config_listens	 listens;
 	int			 prefork;	/* workers; default: CPUs */
 	int			 keyholders;	/* default: as many as workers */
@@ -74,12 +84,15 @@ struct config	*config_parse(const char *, char *, size_t);
 int		 config_define(const char *);
 void		 config_free(struct config *);
 
+/* The parser records where each file setting was made. */
+void		 config_origin_add(struct config *, const char *,
+		    const char *, int);
 /*
- * `todod -n`: check that every named file loads (certificate parses, key
- * matches certificate, CA and CRL parse), that key files are not group or
- * world readable, and (as root) that the user exists.  Logs each problem
- * naming the file; returns the number of problems.
+ * A problem with the file a setting names, as "FILE:LINE: setting PATH:
+ * what" ("setting PATH: what" for a default), into err.
  */
-int		 config_check_files(const struct config *);
+void		 config_problem(const struct config *, const char *,
+		    const char *, char *, size_t, const char *, ...)
+		    __attribute__((__format__(printf, 6, 7)));
 
 #endif

@@ -20,6 +20,7 @@
 #include "dryrun.h"
 #include "log.h"
 #include "tlshook.h"
+#include "tlsmat.h"
 
 /*
  * Like sshd -T -C: verify a client certificate the way a worker would
@@ -27,50 +28,6 @@
  * classes the allow rules give it and by which rule.  Returns 0 when the
  * certificate would be accepted, 1 otherwise.
  */
-
-static int
-dryrun_load(const char *path, STACK_OF(X509) **chain, X509_CRL **crl,
-    struct buf *pem)
-{
-	FILE	*fp;
-	char	 chunk[4096];
-	size_t	 n;
-	BIO	*bio;
-	X509	*x;
-
-	buf_init(pem, 16 * 1024 * 1024);
-	if ((fp = fopen(path, "r")) == NULL) {
-		log_warn("%s", path);
-		return -1;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if (buf_add(pem, chunk, n) == -1) {
-			log_warnx("%s: too large", path);
-			fclose(fp);
-			return -1;
-		}
-	fclose(fp);
-	if ((bio = BIO_new_mem_buf(pem->data, pem->len)) == NULL)
-		return -1;
-	if (chain != NULL) {
-		*chain = sk_X509_new_null();
-		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-			sk_X509_push(*chain, x);
-		ERR_clear_error();
-		if (sk_X509_num(*chain) == 0) {
-			log_warnx("%s: no certificate in PEM file", path);
-			BIO_free(bio);
-			return -1;
-		}
-	} else if ((*crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) ==
-	    NULL) {
-		log_warnx("%s: not a PEM CRL", path);
-		BIO_free(bio);
-		return -1;
-	}
-	BIO_free(bio);
-	return 0;
-}
 
 /* A certificate's name, whoever made it, printed escaped and quoted. */
 static void
@@ -133,72 +90,79 @@ dryrun_rules(const struct config *conf, const struct authz_identity *id)
 	return all;
 }
 
-int
-dryrun_check(const struct config *conf, const char *certfile)
+/* Verify the chain as a worker would; prints the verdict. */
+static int
+dryrun_verify(const struct config *conf, const struct tlsmat *m,
+    const char *certfile, STACK_OF(X509) *chain)
 {
-	STACK_OF(X509)		*chain = NULL, *ca = NULL;
-	X509_CRL		*crl = NULL;
-	X509_STORE		*store = NULL;
-	X509_STORE_CTX		*ctx = NULL;
-	struct authz_identity	 id;
-	struct buf		 pem, capem, crlpem;
-	char			 err[256];
-	uint32_t		 classes;
-	int			 i, ok = 0, rc = 1;
+	X509_STORE	*store;
+	X509_STORE_CTX	*ctx = NULL;
+	int		 ok = 0;
 
-	memset(&id, 0, sizeof(id));
-	buf_init(&capem, 0);
-	buf_init(&crlpem, 0);
-	if (dryrun_load(certfile, &chain, NULL, &pem) == -1 ||
-	    dryrun_load(conf->tls.ca, &ca, NULL, &capem) == -1 ||
-	    (conf->tls.crl != NULL &&
-	    dryrun_load(conf->tls.crl, NULL, &crl, &crlpem) == -1))
-		goto done;
-	if ((store = X509_STORE_new()) == NULL ||
+	if ((store = tlsmat_store(m)) == NULL ||
 	    (ctx = X509_STORE_CTX_new()) == NULL)
 		goto done;
-	for (i = 0; i < sk_X509_num(ca); i++)
-		X509_STORE_add_cert(store, sk_X509_value(ca, i));
-	if (crl != NULL) {
-		X509_STORE_add_crl(store, crl);
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-	}
 	/* an out-of-date CRL is enforced as the workers do */
 	X509_STORE_set_verify_cb(store, tlshook_verify_each);
 	if (X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0),
 	    chain) != 1 || X509_STORE_CTX_set_purpose(ctx,
 	    X509_PURPOSE_SSL_CLIENT) != 1)
 		goto done;
-	ok = X509_verify_cert(ctx) == 1;
-	if (!ok)
+	if ((ok = X509_verify_cert(ctx) == 1))
+		printf("certificate %s: accepted (CA %s%s%s)\n", certfile,
+		    conf->tls.ca, conf->tls.crl ? ", CRL " : "",
+		    conf->tls.crl ? conf->tls.crl : "");
+	else
 		printf("certificate %s: REJECTED: %s\n", certfile,
 		    X509_verify_cert_error_string(
 		    X509_STORE_CTX_get_error(ctx)));
-	else
-		printf("certificate %s: accepted (CA %s%s%s)\n", certfile,
-		    conf->tls.ca, crl ? ", CRL " : "", crl ? conf->tls.crl : "");
-	if (authz_identity_from_pem(&id, pem.data, pem.len, err,
-	    sizeof(err)) == -1) {
-		printf("identity: %s\n", err);
-		goto done;
+ done:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return ok;
+}
+
+int
+dryrun_check(const struct config *conf, const struct tlsmat *m,
+    const char *certfile)
+{
+	STACK_OF(X509)		*chain = NULL;
+	struct authz_identity	 id;
+	struct buf		 pem;
+	char			 err[256];
+	uint32_t		 classes = 0;
+	int			 ok;
+
+	memset(&id, 0, sizeof(id));
+	if (tlsmat_read_file(certfile, &pem, err, sizeof(err)) == -1) {
+		printf("certificate %s: %s\n", certfile, err);
+		buf_free(&pem);
+		return 1;
 	}
-	dryrun_identity(&id);
-	classes = dryrun_rules(conf, &id);
+	chain = tlsmat_pem_certs(pem.data, pem.len);
+	buf_free(&pem);
+	if (chain == NULL) {
+		printf("certificate %s: no PEM certificate\n", certfile);
+		return 1;
+	}
+	ok = dryrun_verify(conf, m, certfile, chain);
+	if (authz_identity_from_x509(&id, sk_X509_value(chain, 0), err,
+	    sizeof(err)) == -1)
+		printf("identity: %s\n", err);
+	else {
+		dryrun_identity(&id);
+		/* a refused certificate never reaches the rules */
+		if (ok)
+			classes = dryrun_rules(conf, &id);
+		else
+			printf("no rule applies: the handshake refuses the "
+			    "certificate\n");
+	}
 	printf("classes: read %s, write %s, metrics %s\n",
 	    classes & AUTHZ_READ ? "yes" : "no",
 	    classes & AUTHZ_WRITE ? "yes" : "no",
 	    classes & AUTHZ_METRICS ? "yes" : "no");
-	if (ok)
-		rc = 0;
- done:
 	authz_identity_clear(&id);
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	X509_CRL_free(crl);
 	sk_X509_pop_free(chain, X509_free);
-	sk_X509_pop_free(ca, X509_free);
-	buf_free(&pem);
-	buf_free(&capem);
-	buf_free(&crlpem);
-	return rc;
+	return ok ? 0 : 1;
 }

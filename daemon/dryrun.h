@@ -3,7 +3,10 @@
 #define TODOD_DRYRUN_H
 
 struct config;
+struct tlsmat;
 
-int	dryrun_check(const struct config *, const char *);
+/* The material is what check_config() read for this configuration. */
+int	dryrun_check(const struct config *, const struct tlsmat *,
+	    const char *);
 
 #endif

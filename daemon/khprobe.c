@@ -108,7 +108,9 @@ khprobe_open_secret(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "%s: group or world readable", path);
+		snprintf(err, errlen, "%s: group or world readable (mode "
+		    "%04o): chmod 600 %s", path,
+		    (unsigned)(st.st_mode & 07777), path);
 		close(fd);
 		return -1;
 	}

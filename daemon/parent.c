@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "check.h"
 #include "config.h"
 #include "khprobe.h"
 #include "listen.h"
@@ -597,6 +598,11 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 			fprintf(stderr, "todod: %s\n", err);
 			exit(1);
 		}
+	}
+	/* what todod -n refuses, before anything is opened or started */
+	if (check_config(conf, CHECK_QUIET, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "todod: %s\n", err);
+		exit(1);
 	}
 	if (!foreground)
 		p->ready_fd = parent_daemonize();

@@ -151,6 +151,7 @@ static int	 parse_once(int *, const char *);
 static int	 parse_range(const char *, long long, long long, long long);
 static char	*parse_path(const char *, const char *);
 static void	 parse_string(char **, int *, const char *, const char *);
+static void	 parse_origin(const char *);
 static void	 parse_pathset(char **, int *, const char *, const char *);
 static void	 parse_include(const char *);
 static int	 parse_port(const char *, long long);
@@ -1141,6 +1142,15 @@ parse_string(char **dst, int *line, const char *what, const char *s)
 	}
 	free(*dst);
 	*dst = p;
+	parse_origin(what);
+}
+
+/* Where a file setting was made, for the checks' messages. */
+static void
+parse_origin(const char *what)
+{
+	config_origin_add(conf, what, file != NULL ? file->name : top_name,
+	    yylval.lineno > 0 ? yylval.lineno : 1);
 }
 
 static void
@@ -1158,6 +1168,7 @@ parse_pathset(char **dst, int *line, const char *what, const char *s)
 		return;
 	free(*dst);
 	*dst = p;
+	parse_origin(what);
 }
 
 static void

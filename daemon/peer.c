@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "peer.h"
+#include "tlsmat.h"
 
 /*
  * OpenSSL 3.0 decodes a certificate's public key through its provider
@@ -38,16 +39,6 @@ peer_unref(struct peer *p)
 	free(p);
 }
 
-static time_t
-peer_time(const ASN1_TIME *t)
-{
-	struct tm	 tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return timegm(&tm);
-}
-
 static struct peer *
 peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 {
@@ -55,17 +46,13 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 	const uint8_t	*pem;
 	struct buf	 b;
 	X509		*x = NULL;
-	BIO		*bio;
 	size_t		 len, n;
 
-	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL ||
-	    (bio = BIO_new_mem_buf(pem, len)) == NULL) {
+	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL) {
 		snprintf(err, errlen, "no peer certificate");
 		return NULL;
 	}
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (x == NULL) {
+	if ((x = tlsmat_pem_cert(pem, len)) == NULL) {
 		snprintf(err, errlen, "peer certificate does not parse");
 		return NULL;
 	}
@@ -77,8 +64,8 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 		goto fail;
 	}
 	strlcpy(p->hash, hash, sizeof(p->hash));
-	p->notbefore = peer_time(X509_get0_notBefore(x));
-	p->notafter = peer_time(X509_get0_notAfter(x));
+	p->notbefore = tlsmat_time(X509_get0_notBefore(x));
+	p->notafter = tlsmat_time(X509_get0_notAfter(x));
 	p->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(x));
 	p->issuer = X509_NAME_dup(X509_get_issuer_name(x));
 	if (p->id.cn == NULL)

@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <tls.h>
@@ -15,6 +12,7 @@
 #include "log.h"
 #include "proto.h"
 #include "tlshook.h"
+#include "tlsmat.h"
 #include "worker.h"
 
 /*
@@ -25,29 +23,28 @@ static STACK_OF(X509_NAME) *
 tlsgen_ca_names(const struct buf *ca)
 {
 	STACK_OF(X509_NAME)	*names;
+	STACK_OF(X509)		*certs;
 	X509_NAME		*n;
-	X509			*x;
-	BIO			*bio;
+	int			 i;
 
-	if ((names = sk_X509_NAME_new_null()) == NULL ||
-	    (bio = BIO_new_mem_buf(ca->data, ca->len)) == NULL) {
-		sk_X509_NAME_free(names);
+	if ((certs = tlsmat_pem_certs(ca->data, ca->len)) == NULL)
 		return NULL;
-	}
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		n = X509_NAME_dup(X509_get_subject_name(x));
-		X509_free(x);
+	if ((names = sk_X509_NAME_new_null()) == NULL)
+		goto done;
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		n = X509_NAME_dup(X509_get_subject_name(sk_X509_value(certs,
+		    i)));
 		if (n == NULL || sk_X509_NAME_push(names, n) == 0) {
 			X509_NAME_free(n);
 			break;
 		}
 	}
-	ERR_clear_error();	/* the end of the bundle */
-	BIO_free(bio);
 	if (sk_X509_NAME_num(names) == 0) {
 		sk_X509_NAME_free(names);
-		return NULL;
+		names = NULL;
 	}
+ done:
+	sk_X509_pop_free(certs, X509_free);
 	return names;
 }
 
@@ -63,7 +60,7 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 	struct tlsgen		*g;
 	struct tls_config	*cfg;
 	STACK_OF(X509_NAME)	*canames;
-	BIO			*bio;
+	STACK_OF(X509_CRL)	*crls;
 	uint8_t			 sid[16];
 	int			 i, r, hooks = tlshook_ctx_count();
 
@@ -133,9 +130,9 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 		log_warnx("libssl hooks not active: no session resumption, "
 		    "no certificate failure reasons, no client CA names");
 	if (wc->crl.len > 0) {
-		if ((bio = BIO_new_mem_buf(wc->crl.data, wc->crl.len)) != NULL)
-			g->crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-		BIO_free(bio);
+		if ((crls = tlsmat_pem_crls(wc->crl.data, wc->crl.len)) != NULL)
+			g->crl = sk_X509_CRL_shift(crls);
+		sk_X509_CRL_pop_free(crls, X509_CRL_free);
 		if (g->crl == NULL) {
 			snprintf(err, errlen, "CRL does not parse");
 			goto fail;

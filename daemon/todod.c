@@ -12,11 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
 #include "dryrun.h"
 #include "log.h"
 #include "parent.h"
 #include "paths.h"
+#include "tlsmat.h"
 #include "worker.h"
 
 /* -h asked for it: stdout and success; a mistake: stderr and failure. */
@@ -57,6 +59,7 @@ int
 main(int argc, char *argv[], char *envp[])
 {
 	struct config	*conf;
+	struct tlsmat	*mat;
 	const char	*file = CONFIG_DEFAULT_FILE, *role = NULL, *id = NULL;
 	const char	*cred = NULL, *root = NULL, *maxconn = NULL;
 	const char	*cert = NULL;
@@ -126,11 +129,13 @@ main(int argc, char *argv[], char *envp[])
 	if ((conf = config_parse(file, err, sizeof(err))) == NULL)
 		exit(1);	/* the parser said what and where */
 	if (noaction) {
-		problems = config_check_files(conf);
+		problems = check_config(conf, CHECK_ALL | CHECK_KEY, &mat, err,
+		    sizeof(err));
 		if (problems == 0 && cert != NULL)
-			problems = dryrun_check(conf, cert);
+			problems = dryrun_check(conf, mat, cert);
 		if (problems == 0)
 			printf("configuration OK\n");
+		tlsmat_free(mat);
 		config_free(conf);
 		return problems == 0 ? 0 : 1;
 	}

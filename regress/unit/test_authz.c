@@ -26,6 +26,7 @@
 #include "authz.h"
 #include "authzrule.h"
 #include "tap.h"
+#include "tlsmat.h"
 
 static EVP_PKEY	*cakey, *leafkey;
 static X509	*cacert;
@@ -100,13 +101,18 @@ ident(struct authz_identity *id, X509 *leaf)
 {
 	char	 err[256], *pem;
 	size_t	 len;
+	X509	*x;
 	int	 rv;
 
+	/* through PEM, as a worker gets the peer chain from libtls */
 	pem = chain_pem(leaf, &len);
-	rv = authz_identity_from_pem(id, (uint8_t *)pem, len, err,
-	    sizeof(err));
+	if ((x = tlsmat_pem_cert(pem, len)) == NULL)
+		rv = -1;
+	else
+		rv = authz_identity_from_x509(id, x, err, sizeof(err));
 	if (rv == -1)
-		printf("# identity: %s\n", err);
+		printf("# identity: %s\n", x ? err : "PEM does not parse");
+	X509_free(x);
 	free(pem);
 	return rv;
 }
@@ -157,7 +163,7 @@ test_identity(void)
 	    0, 0, 0, 0, 0, 0, 0, 0, 0x42 };
 	struct authz_identity	 id;
 	X509			*x;
-	char			 fp[128], err[128];
+	char			 fp[128];
 
 	x = make_leaf(cns, ous, "DNS:svc.example.org,DNS:Other.Example.org,"
 	    "URI:spiffe://example.org/ns/prod/sa/api,IP:127.0.0.2,"
@@ -196,11 +202,8 @@ test_identity(void)
 	X509_free(x);
 
 	/* Not the PEM of a certificate. */
-	TAP_OK(authz_identity_from_pem(&id, (const uint8_t *)"garbage", 7,
-	    err, sizeof(err)) == -1 && id.cn == NULL,
-	    "garbage refused: %s", err);
-	TAP_OK(authz_identity_from_pem(&id, NULL, 0, err, sizeof(err)) == -1,
-	    "empty chain refused");
+	TAP_OK(tlsmat_pem_cert("garbage", 7) == NULL, "garbage refused");
+	TAP_OK(tlsmat_pem_cert(NULL, 0) == NULL, "empty chain refused");
 
 	/* No SAN, no CN. */
 	x = make_leaf(NULL, NULL, NULL);

@@ -28,9 +28,12 @@
 #include <openssl/x509v3.h>
 #include <tls.h>
 
+#include "buf.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "tap.h"
+#include "tlsmat.h"
 
 static char	 dir[PATH_MAX];		/* realpath of the temp directory */
 static char	 logbuf[65536];
@@ -761,7 +764,16 @@ test_reparse(void)
 	    good, bad);
 }
 
-/* Certificate material for config_check_files. */
+/* Certificate material for check_config. */
+
+/* What `todod -n` runs: every problem logged, the key parsed here. */
+static int
+check_files(const struct config *c)
+{
+	char	 err[1024];
+
+	return check_config(c, CHECK_ALL | CHECK_KEY, NULL, err, sizeof(err));
+}
 
 static EVP_PKEY *
 key_ec(void)
@@ -865,7 +877,67 @@ save_crl(const char *name, X509_CRL *crl)
 	fclose(fp);
 }
 
-/* Parse a check configuration and run config_check_files on it. */
+static int
+is_world_writable(const char *path)
+{
+	struct stat	 st;
+
+	return stat(path, &st) == 0 && (st.st_mode & S_IWOTH);
+}
+
+/* Parse a check configuration and run check_files on it. */
+static int	check_with(const char *, const char *, const char *,
+		    const char *);
+
+/*
+ * As root: every component of the chroot path is checked, as sshd does.
+ * The directories are made under a root-owned 0755 one, not in /tmp.
+ */
+static void
+test_check_chroot(void)
+{
+	char	 safe[] = "/var/lib/todod-unit.XXXXXX", jail[64], text[256];
+	int	 n;
+
+	if (mkdtemp(safe) == NULL || chmod(safe, 0755) == -1)
+		abort();
+	snprintf(jail, sizeof(jail), "%s/jail", safe);
+	mkdir(jail, 0775);
+	chmod(jail, 0775);
+	snprintf(text, sizeof(text), "chroot \"%s\"\n", jail);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 1 && logged("writable by group (mode 0775): chmod go-w"),
+	    "group-writable chroot");
+	chmod(jail, 0755);
+	chown(jail, 65534, 65534);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 1 && logged("owned by uid 65534, not root: chown root"),
+	    "chroot not owned by root");
+	chown(jail, 0, 0);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 0, "root-owned 0755 chroot on a root-owned path");
+	chmod(safe, 0777);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 1 && logged("component of chroot path") &&
+	    logged("writable by others (mode 0777)"),
+	    "a parent directory writable by others is refused");
+	chmod(safe, 0755);
+	snprintf(text, sizeof(text), "chroot \"%s/new\"\n", safe);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 0, "missing chroot in a good directory: start-up "
+	    "creates it");
+	snprintf(text, sizeof(text), "chroot \"%s/nodir/jail\"\n", safe);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == 1 && logged("nodir: No such file"),
+	    "chroot whose parent is missing");
+	snprintf(text, sizeof(text), "chroot \"%s\"\n", tpath("jail"));
+	mkdir(tpath("jail"), 0755);
+	n = check_with("server.key", NULL, "server.crt", text);
+	TAP_OK(n == (is_world_writable("/tmp") ? 1 : 0),
+	    "a chroot under /tmp is refused for /tmp");
+	rmdir(jail);
+	rmdir(safe);
+}
 static int
 check_with(const char *key, const char *crl, const char *cert,
     const char *extra)
@@ -877,7 +949,7 @@ check_with(const char *key, const char *crl, const char *cert,
 	mkdir(tpath("db"), 0755);
 	snprintf(text, sizeof(text),
 	    "listen on 127.0.0.1 port 8443\n"
-	    "user \"root\"\n"
+	    "user \"nobody\"\n"
 	    "database \"db/todo.db\"\n"
 	    "%s"
 	    "tls {\n certificate \"%s\"\n key \"%s\"\n client ca \"ca.crt\"\n"
@@ -888,7 +960,7 @@ check_with(const char *key, const char *crl, const char *cert,
 		printf("# parse failed: %s\n", err);
 		return -1;
 	}
-	n = config_check_files(c);
+	n = check_files(c);
 	config_free(c);
 	return n;
 }
@@ -898,9 +970,11 @@ test_check_files(void)
 {
 	EVP_PKEY	*cakey, *key, *other, *rsa, *ed, *cakey2;
 	X509		*ca, *cert, *ca2, *expired, *soon, *rsacert, *edcert;
+	X509		*future, *oldca, *smallcert;
+	EVP_PKEY	*small;
 	X509_CRL	*crl;
 	FILE		*fp;
-	char		 want[PATH_MAX * 2 + 64], text[256];
+	char		 want[PATH_MAX * 2 + 64];
 	int		 n;
 
 	cakey = key_ec();
@@ -919,6 +993,15 @@ test_check_files(void)
 	soon = make_cert("localhost", key, ca, cakey, -1, 10, 0);
 	rsacert = make_cert("localhost", rsa, ca, cakey, -1, 365, 0);
 	edcert = make_cert("localhost", ed, ca, cakey, -1, 365, 0);
+	future = make_cert("localhost", key, ca, cakey, 1, 365, 0);
+	oldca = make_cert("Test CA", cakey, NULL, NULL, -20, -1, 1);
+	small = EVP_RSA_gen(1024);
+	smallcert = make_cert("localhost", small, ca, cakey, -1, 365, 0);
+	save_cert("future.crt", future, NULL);
+	save_cert("leafca.crt", cert, NULL);
+	save_cert("oldca.crt", oldca, NULL);
+	save_cert("smallrsa.crt", smallcert, NULL);
+	save_key("small.key", small, 0600);
 	save_cert("ca.crt", ca, NULL);
 	save_cert("server.crt", cert, ca);
 	save_cert("expired.crt", expired, NULL);
@@ -967,44 +1050,83 @@ test_check_files(void)
 	    tpath("missing.key"));
 	TAP_OK(n == 1 && logged(want), "missing key file");
 
+	chmod(tpath("server.crt"), 0600);
 	n = check_with("server.crt", NULL, "server.crt", "");
-	TAP_OK(n >= 1 && logged("does not parse as a PEM private key"),
-	    "certificate given as key");
+	snprintf(want, sizeof(want), "%s: not a private key",
+	    tpath("server.crt"));
+	TAP_OK(n == 1 && logged(want), "certificate given as key: the "
+	    "keyholder's own words");
+	n = check_with("server.crt", NULL, "server.key", "");
+	snprintf(want, sizeof(want), "certificate %s: holds a private key, "
+	    "not a certificate: " TLSMAT_SWAPPED, tpath("server.key"));
+	TAP_OK(n == 1 && logged(want) && !logged("DECODER") &&
+	    !logged("not a private key"), "swapped files: one line says so");
+	chmod(tpath("server.crt"), 0644);
 
 	n = check_with("server.key", NULL, "empty.crt", "");
-	snprintf(want, sizeof(want), "%s: no certificate found",
+	snprintf(want, sizeof(want), "%s: no PEM certificate",
 	    tpath("empty.crt"));
 	TAP_OK(n == 1 && logged(want), "certificate file without certificate");
 
 	rename(tpath("ca.crt"), tpath("good-ca.crt"));
 	rename(tpath("badca.crt"), tpath("ca.crt"));
 	n = check_with("server.key", "crl.pem", "server.crt", "");
-	snprintf(want, sizeof(want), "%s: does not parse as PEM certificates",
+	snprintf(want, sizeof(want), "client ca %s: no PEM certificate",
 	    tpath("ca.crt"));
 	TAP_OK(n == 1 && logged(want), "corrupt CA file (%d)", n);
 	rename(tpath("ca.crt"), tpath("badca.crt"));
 	rename(tpath("good-ca.crt"), tpath("ca.crt"));
 
 	n = check_with("server.key", "garbage.pem", "server.crt", "");
-	snprintf(want, sizeof(want), "%s: does not parse as a PEM CRL",
+	snprintf(want, sizeof(want), "crl %s: no PEM CRL",
 	    tpath("garbage.pem"));
 	TAP_OK(n == 1 && logged(want), "corrupt CRL");
 
 	n = check_with("server.key", "foreign.pem", "server.crt", "");
-	snprintf(want, sizeof(want), "%s: issuer does not match any "
-	    "certificate in %s", tpath("foreign.pem"), tpath("ca.crt"));
+	snprintf(want, sizeof(want), "%s: issued by /CN=Other CA, which is "
+	    "not a CA of client ca %s", tpath("foreign.pem"), tpath("ca.crt"));
 	TAP_OK(n == 1 && logged(want), "CRL from another CA");
 
 	n = check_with("server.key", "stale.pem", "server.crt", "");
-	snprintf(want, sizeof(want), "%s: next update was due",
+	snprintf(want, sizeof(want), "CRL %s is out of date since",
 	    tpath("stale.pem"));
 	TAP_OK(n == 0 && logged(want), "stale CRL is a warning only");
 
 	n = check_with("server.key", NULL, "expired.crt", "");
-	TAP_OK(n == 1 && logged("certificate has expired"),
-	    "expired certificate is an error");
+	TAP_OK(n == 1 && logged("expired on") && logged("every client would "
+	    "refuse it"), "expired certificate is an error");
+	n = check_with("server.key", NULL, "future.crt", "");
+	TAP_OK(n == 1 && logged("not valid before"),
+	    "not yet valid certificate is an error");
+	n = check_with("server.key", NULL, "server.crt",
+	    "");
+	TAP_OK(n == 0, "server.crt still fine");
+	rename(tpath("ca.crt"), tpath("good-ca.crt"));
+	rename(tpath("leafca.crt"), tpath("ca.crt"));
+	n = check_with("server.key", NULL, "server.crt", "");
+	TAP_OK(n == 1 && logged("no CA certificate in it"),
+	    "client ca holding no CA certificate is an error");
+	rename(tpath("ca.crt"), tpath("leafca.crt"));
+	rename(tpath("oldca.crt"), tpath("ca.crt"));
+	n = check_with("server.key", NULL, "server.crt", "");
+	TAP_OK(n == 1 && logged("every CA certificate in it has expired"),
+	    "client ca whose CA certificates all expired is an error");
+	rename(tpath("ca.crt"), tpath("oldca.crt"));
+	rename(tpath("good-ca.crt"), tpath("ca.crt"));
+	save_key("big.key", key, 0600);
+	if ((fp = fopen(tpath("big.key"), "a")) != NULL) {
+		for (n = 0; n < 70000; n++)
+			fputc('#', fp);
+		fclose(fp);
+	}
+	n = check_with("big.key", NULL, "server.crt", "");
+	TAP_OK(n == 1 && logged("larger than 64 KiB"),
+	    "key file over the keyholder's 64 KiB is an error");
+	n = check_with("small.key", NULL, "smallrsa.crt", "");
+	TAP_OK(n == 1 && logged("RSA key of 1024 bits not supported"),
+	    "key the keyholder refuses (RSA 1024) is an error");
 	n = check_with("server.key", NULL, "soon.crt", "");
-	snprintf(want, sizeof(want), "%s: certificate expires on ",
+	snprintf(want, sizeof(want), "server certificate %s expires on ",
 	    tpath("soon.crt"));
 	TAP_OK(n == 0 && logged(want) && (logged("(in 9 days)") ||
 	    logged("(in 10 days)")), "expiry warning with the date");
@@ -1013,7 +1135,7 @@ test_check_files(void)
 
 	if (geteuid() == 0) {
 		n = check_with("server.key", NULL, "server.crt", "");
-		TAP_OK(n == 0, "user root exists");
+		TAP_OK(n == 0, "user nobody exists");
 		/* A second user line is refused: use a fresh config. */
 		{
 			struct config	*c;
@@ -1024,38 +1146,40 @@ test_check_files(void)
 			    "tls {\n certificate \"server.crt\"\n"
 			    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
 			c = parse_text(cfg, err, sizeof(err));
-			n = c ? config_check_files(c) : -1;
+			n = c ? check_files(c) : -1;
 			config_free(c);
 			TAP_OK(n == 1 && logged("user \"nosuchuser_tdd\" does "
 			    "not exist; create it with: useradd -r -d "
 			    "/var/empty -s /usr/sbin/nologin nosuchuser_tdd"),
 			    "unknown user as root");
 		}
-		mkdir(tpath("jail"), 0775);
-		chmod(tpath("jail"), 0775);
-		snprintf(text, sizeof(text), "chroot \"%s\"\n", tpath("jail"));
-		n = check_with("server.key", NULL, "server.crt", text);
-		TAP_OK(n == 1 && logged("writable by group or others"),
-		    "group-writable chroot");
-		chmod(tpath("jail"), 0755);
-		chown(tpath("jail"), 65534, 65534);
-		n = check_with("server.key", NULL, "server.crt", text);
-		TAP_OK(n == 1 && logged("not owned by root"),
-		    "chroot not owned by root");
-		chown(tpath("jail"), 0, 0);
-		n = check_with("server.key", NULL, "server.crt", text);
-		TAP_OK(n == 0, "root-owned 0755 chroot");
+		test_check_chroot();
+		{
+			struct config	*c;
+			char		 err[256], cfg[4096];
+
+			snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\n"
+			    "user \"root\"\ndatabase \"db/x.db\"\n"
+			    "tls {\n certificate \"server.crt\"\n"
+			    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
+			c = parse_text(cfg, err, sizeof(err));
+			n = c ? check_files(c) : -1;
+			config_free(c);
+			TAP_OK(n == 1 && logged("user \"root\" has uid 0"),
+			    "user root refused, as start-up refuses it");
+		}
 	} else {
 		TAP_OK(1, "# SKIP user and chroot checks need root");
 		TAP_OK(1, "# SKIP");
 		TAP_OK(1, "# SKIP");
 		TAP_OK(1, "# SKIP");
 		TAP_OK(1, "# SKIP");
+		TAP_OK(1, "# SKIP");
+		TAP_OK(1, "# SKIP");
+		TAP_OK(1, "# SKIP");
+		TAP_OK(1, "# SKIP");
+		TAP_OK(1, "# SKIP");
 	}
-	snprintf(text, sizeof(text), "chroot \"%s\"\n", tpath("nodir/jail"));
-	n = check_with("server.key", NULL, "server.crt", text);
-	TAP_OK(n == 1 && logged("cannot be created"),
-	    "chroot whose parent is missing");
 
 	if ((fp = fopen(tpath("plainfile"), "w")) != NULL)
 		fclose(fp);
@@ -1067,25 +1191,25 @@ test_check_files(void)
 		char		 err[256], cfg[4096];
 
 		snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\n"
-		    "user \"root\"\ndatabase \"plainfile/sub/todo.db\"\n"
+		    "user \"nobody\"\ndatabase \"plainfile/sub/todo.db\"\n"
 		    "tls {\n certificate \"server.crt\"\n"
 		    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
 		c = parse_text(cfg, err, sizeof(err));
-		n = c ? config_check_files(c) : -1;
+		n = c ? check_files(c) : -1;
 		config_free(c);
 		snprintf(want, sizeof(want), "%s is not a directory",
 		    tpath("plainfile"));
 		TAP_OK(n == 1 && logged(want), "database under a regular file");
 
 		snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\n"
-		    "user \"root\"\ndatabase \"new/deeper/todo.db\"\n"
+		    "user \"nobody\"\ndatabase \"new/deeper/todo.db\"\n"
 		    "pidfile \"nodir/todod.pid\"\n"
 		    "tls {\n certificate \"server.crt\"\n"
 		    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
 		c = parse_text(cfg, err, sizeof(err));
-		n = c ? config_check_files(c) : -1;
+		n = c ? check_files(c) : -1;
 		config_free(c);
-		TAP_OK(n == 1 && logged("pidfile directory does not exist") &&
+		TAP_OK(n == 1 && logged("its directory does not exist") &&
 		    !logged("todo.db"), "database directory can be created; "
 		    "pidfile directory missing (%d)", n);
 	}
@@ -1097,6 +1221,10 @@ test_check_files(void)
 	X509_free(soon);
 	X509_free(rsacert);
 	X509_free(edcert);
+	X509_free(future);
+	X509_free(oldca);
+	X509_free(smallcert);
+	EVP_PKEY_free(small);
 	EVP_PKEY_free(cakey);
 	EVP_PKEY_free(cakey2);
 	EVP_PKEY_free(key);
@@ -1115,6 +1243,77 @@ cleanup(void)
 		if (system(cmd) != 0)
 			printf("# could not remove %s\n", dir);
 	}
+}
+
+/* The PEM, CRL and time helpers every part of todod uses. */
+static void
+test_tlsmat_helpers(void)
+{
+	STACK_OF(X509)		*certs;
+	STACK_OF(X509_CRL)	*crls;
+	struct config		*c;
+	struct buf		 b;
+	ASN1_TIME		*t;
+	X509			*x;
+	char			 s[64], err[512], text[512];
+	const char		*two;
+
+	t = ASN1_TIME_set(NULL, 86400 * 365);
+	TAP_OK(tlsmat_time(t) == 86400 * 365, "ASN.1 time to time_t");
+	ASN1_TIME_free(t);
+	TAP_OK(tlsmat_time(NULL) == 0, "no time is 0");
+	tlsmat_time_str(0, s, sizeof(s));
+	TAP_OK(strcmp(s, "1970-01-01 00:00:00 UTC") == 0, "time string");
+
+	TAP_OK(tlsmat_read_file(tpath("server.crt"), &b, err,
+	    sizeof(err)) == 0, "read the certificate file");
+	certs = tlsmat_pem_certs(b.data, b.len);
+	TAP_OK(certs != NULL && sk_X509_num(certs) == 2,
+	    "chain file: leaf and CA, in order");
+	sk_X509_pop_free(certs, X509_free);
+	x = tlsmat_pem_cert(b.data, b.len);
+	TAP_OK(x != NULL, "first certificate only");
+	X509_free(x);
+	TAP_OK(tlsmat_pem_first(b.data, b.len, s, sizeof(s)) == 0 &&
+	    strcmp(s, "CERTIFICATE") == 0, "first PEM block's name");
+	buf_free(&b);
+	TAP_OK(tlsmat_read_file(tpath("badca.crt"), &b, err,
+	    sizeof(err)) == 0 && tlsmat_pem_certs(b.data, b.len) == NULL,
+	    "a damaged certificate block is refused");
+	buf_free(&b);
+	TAP_OK(tlsmat_read_file(tpath("nonexistent"), &b, err,
+	    sizeof(err)) == -1 && strcmp(err, "No such file or directory") ==
+	    0, "missing file: %s", err);
+	buf_free(&b);
+	TAP_OK(tlsmat_read_file(dir, &b, err, sizeof(err)) == -1 &&
+	    strcmp(err, "not a regular file") == 0, "directory refused");
+	buf_free(&b);
+
+	/* two CRLs in one file, as libtls loads them */
+	snprintf(text, sizeof(text), "cat %s %s > %s", tpath("crl.pem"),
+	    tpath("foreign.pem"), tpath("two.pem"));
+	two = tpath("two.pem");
+	if (system(text) != 0)
+		abort();
+	TAP_OK(tlsmat_read_file(two, &b, err, sizeof(err)) == 0 &&
+	    (crls = tlsmat_pem_crls(b.data, b.len)) != NULL &&
+	    sk_X509_CRL_num(crls) == 2, "every CRL of a file");
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	buf_free(&b);
+	TAP_OK(tlsmat_pem_crls("garbage", 7) == NULL, "garbage is no CRL");
+
+	/* messages name the file and line where the setting was made */
+	c = parse_text("listen on ::1 port 1\n\ntls {\n certificate "
+	    "\"server.crt\"\n key \"server.key\"\n client ca \"ca.crt\"\n}\n",
+	    err, sizeof(err));
+	config_problem(c, "key", c->tls.key, err, sizeof(err), "why %d", 1);
+	snprintf(text, sizeof(text), "%s:5: key %s: why 1", tpath("t.conf"),
+	    tpath("server.key"));
+	TAP_OK(strcmp(err, text) == 0, "origin: %s", err);
+	config_problem(c, "chroot", c->chroot, err, sizeof(err), "x");
+	TAP_OK(strcmp(err, "chroot /var/empty (default): x") == 0,
+	    "a default has no line: %s", err);
+	config_free(c);
 }
 
 int
@@ -1139,6 +1338,7 @@ main(void)
 	test_include();
 	test_reparse();
 	test_check_files();
+	test_tlsmat_helpers();
 	cleanup();
 	return tap_done();
 }
