@@ -197,8 +197,8 @@ check_key_match(const struct config *conf, EVP_PKEY *pkey,
 
 	if (m != NULL && (kh_key_spki(pkey, &spki, &spkilen) == -1 ||
 	    spkilen != m->spkilen || memcmp(spki, m->spki, spkilen) != 0)) {
-		config_problem(conf, "key", conf->tls.key, err, errlen,
-		    "key does not match certificate %s", conf->tls.cert);
+		snprintf(err, errlen, "%s: key does not match certificate %s",
+		    conf->tls.key, conf->tls.cert);
 		r = -1;
 	}
 	OPENSSL_free(spki);
@@ -213,10 +213,8 @@ check_key_probe(const struct config *conf, const struct tlsmat *m,
 	EVP_PKEY	*pub;
 	int		 r;
 
-	if ((pub = khprobe_key(conf, err, errlen)) == NULL) {
-		check_where(conf, "key", err, errlen);
-		return -1;
-	}
+	if ((pub = khprobe_key(conf, err, errlen)) == NULL)
+		return -1;	/* in the keyholder's words, as at start-up */
 	r = check_key_match(conf, pub, m, err, errlen);
 	EVP_PKEY_free(pub);
 	ERR_clear_error();
@@ -231,7 +229,6 @@ check_key_parse(const struct config *conf, int fd, const struct tlsmat *m,
 	struct kh_keytab	 tab = TAILQ_HEAD_INITIALIZER(tab);
 	uint8_t			*buf;
 	size_t			 len = 0;
-	char			 why[512];
 	int			 r = -1;
 
 	if ((buf = malloc(KH_KEYFILE_MAX + 1)) == NULL) {
@@ -241,11 +238,10 @@ check_key_parse(const struct config *conf, int fd, const struct tlsmat *m,
 	if (kh_key_read_fd(fd, buf, &len) == -1)
 		config_problem(conf, "key", conf->tls.key, err, errlen, "%s",
 		    strerror(errno));
-	else if (kh_key_add(&tab, 1, buf, len, conf->tls.key, why,
-	    sizeof(why)) == -1) {
-		strlcpy(err, why, errlen);
-		check_where(conf, "key", err, errlen);
-	} else
+	else if (kh_key_add(&tab, 1, buf, len, conf->tls.key, err,
+	    errlen) == -1)
+		;	/* in the keyholder's words, as at start-up */
+	else
 		r = check_key_match(conf, TAILQ_FIRST(&tab)->pkey, m, err,
 		    errlen);
 	kh_keytab_clear(&tab);

@@ -589,6 +589,11 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 		fatal("%s", conffile);
 	parent_find_executables(p);
 
+	/* what todod -n refuses, before anything is opened or started */
+	if (check_config(conf, CHECK_QUIET, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "todod: %s\n", err);
+		exit(1);
+	}
 	p->root = geteuid() == 0;
 	if (p->root) {
 		if (privdrop_lookup(conf->user, &p->uid, &p->gid, err,
@@ -598,11 +603,6 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 			fprintf(stderr, "todod: %s\n", err);
 			exit(1);
 		}
-	}
-	/* what todod -n refuses, before anything is opened or started */
-	if (check_config(conf, CHECK_QUIET, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "todod: %s\n", err);
-		exit(1);
 	}
 	if (!foreground)
 		p->ready_fd = parent_daemonize();
