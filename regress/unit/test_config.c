@@ -885,6 +885,23 @@ is_world_writable(const char *path)
 	return stat(path, &st) == 0 && (st.st_mode & S_IWOTH);
 }
 
+/* The checks of a configuration whose user is user. */
+static int
+check_user_named(const char *user)
+{
+	struct config	*c;
+	char		 err[256], cfg[4096];
+	int		 n;
+
+	snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\nuser \"%s\"\n"
+	    "database \"db/x.db\"\ntls {\n certificate \"server.crt\"\n"
+	    " key \"server.key\"\n client ca \"ca.crt\"\n}\n", user);
+	c = parse_text(cfg, err, sizeof(err));
+	n = c ? check_files(c) : -1;
+	config_free(c);
+	return n;
+}
+
 /* Parse a check configuration and run check_files on it. */
 static int	check_with(const char *, const char *, const char *,
 		    const char *);
@@ -1137,37 +1154,15 @@ test_check_files(void)
 		n = check_with("server.key", NULL, "server.crt", "");
 		TAP_OK(n == 0, "user nobody exists");
 		/* A second user line is refused: use a fresh config. */
-		{
-			struct config	*c;
-			char		 err[256], cfg[4096];
-
-			snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\n"
-			    "user \"nosuchuser_tdd\"\ndatabase \"db/x.db\"\n"
-			    "tls {\n certificate \"server.crt\"\n"
-			    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
-			c = parse_text(cfg, err, sizeof(err));
-			n = c ? check_files(c) : -1;
-			config_free(c);
-			TAP_OK(n == 1 && logged("user \"nosuchuser_tdd\" does "
-			    "not exist; create it with: useradd -r -d "
-			    "/var/empty -s /usr/sbin/nologin nosuchuser_tdd"),
-			    "unknown user as root");
-		}
+		n = check_user_named("nosuchuser_tdd");
+		TAP_OK(n == 1 && logged("user \"nosuchuser_tdd\" does "
+		    "not exist; create it with: useradd -r -d "
+		    "/var/empty -s /usr/sbin/nologin nosuchuser_tdd"),
+		    "unknown user as root");
 		test_check_chroot();
-		{
-			struct config	*c;
-			char		 err[256], cfg[4096];
-
-			snprintf(cfg, sizeof(cfg), "listen on ::1 port 1\n"
-			    "user \"root\"\ndatabase \"db/x.db\"\n"
-			    "tls {\n certificate \"server.crt\"\n"
-			    " key \"server.key\"\n client ca \"ca.crt\"\n}\n");
-			c = parse_text(cfg, err, sizeof(err));
-			n = c ? check_files(c) : -1;
-			config_free(c);
-			TAP_OK(n == 1 && logged("user \"root\" has uid 0"),
-			    "user root refused, as start-up refuses it");
-		}
+		n = check_user_named("root");
+		TAP_OK(n == 1 && logged("user \"root\" has uid 0"),
+		    "user root refused, as start-up refuses it");
 	} else {
 		TAP_OK(1, "# SKIP user and chroot checks need root");
 		TAP_OK(1, "# SKIP");
