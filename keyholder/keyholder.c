@@ -151,8 +151,8 @@ keyholder_key_load(struct keyholder *kh, struct ipc_msg *msg)
 		    path);
 		r = -1;
 	}
-	if (r == -1)	/* the parent logs the reason it is sent */
-		log_debug("key %u: %s", keyid, err);
+	if (r == -1)
+		log_warnx("key %u: %s", keyid, err);
 	else
 		log_debug("key %u: %s loaded", keyid, path);
 	wb = ipc_create(r == 0 ? IMSG_KH_KEY_OK : IMSG_KH_KEY_FAIL, 0,

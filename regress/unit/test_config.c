@@ -1245,7 +1245,7 @@ static void
 test_tlsmat_helpers(void)
 {
 	STACK_OF(X509)		*certs;
-	STACK_OF(X509_CRL)	*crls;
+	STACK_OF(X509_CRL)	*crls = NULL;
 	struct config		*c;
 	struct buf		 b;
 	ASN1_TIME		*t;
