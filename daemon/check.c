@@ -169,8 +169,11 @@ check_key_open(const struct config *conf, char *err, size_t errlen)
 	    sizeof(pin), why, sizeof(why)) == -1 || (fd =
 	    khprobe_open_secret(pin, why, sizeof(why))) == -1) :
 	    (fd = khprobe_open_secret(path, why, sizeof(why))) == -1) {
-		strlcpy(err, why, errlen);
-		check_where(conf, "key", err, errlen);
+		/* a file key's message starts with its path: said once */
+		config_problem(conf, "key", path, err, errlen, "%s",
+		    strncmp(why, path, strlen(path)) == 0 &&
+		    strncmp(why + strlen(path), ": ", 2) == 0 ?
+		    why + strlen(path) + 2 : why);
 		return -1;
 	}
 	if (khprobe_is_p11(path))
