@@ -36,6 +36,7 @@ config_free(struct config *conf)
 	free(conf->tls.p11module);
 	free(conf->tls.ca);
 	free(conf->tls.crl);
+	free(conf->tls.crl_url);
 	free(conf->tls.protocols);
 	free(conf->tls.ciphers);
 	free(conf);

@@ -41,6 +41,8 @@ struct config_tls {
 	char		*p11module;	/* NULL: p11-kit's modules */
 	char		*ca;		/* CA clients must chain to */
 	char		*crl;		/* optional */
+	char		*crl_url;	/* refreshed from here */
+	int		 crl_refresh;	/* seconds */
 	char		*protocols;	/* as written, "tlsv1.2,tlsv1.3" */
 	uint32_t	 protocols_mask;	/* TLS_PROTOCOL_* */
 	char		*ciphers;	/* optional libtls cipher string */

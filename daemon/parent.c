@@ -19,6 +19,7 @@
 #include "apply.h"
 #include "check.h"
 #include "config.h"
+#include "crlfetch.h"
 #include "khprobe.h"
 #include "listen.h"
 #include "lockfile.h"
@@ -59,6 +60,7 @@ struct parent {
 	struct proc_group	 workers;
 	struct proc_group	 keyholders;
 	struct apply		 apply;
+	struct crlfetch		 crlfetch;
 	struct pstore		 ps;
 	struct metrics		 metrics;
 	struct lockfile		 pidfile;
@@ -358,6 +360,7 @@ parent_shutdown(struct parent *p)
 	proc_group_stop(&p->workers);
 	proc_group_stop(&p->keyholders);
 	apply_shutdown(&p->apply);
+	crlfetch_stop(&p->crlfetch);
 	proc_group_compose(&p->workers, IMSG_CTL_SHUTDOWN, NULL, 0);
 	timerclear(&tv);
 	tv.tv_sec = p->apply.conf->timeout_request + PARENT_SHUTDOWN_EXTRA;
@@ -385,6 +388,16 @@ parent_reload(struct parent *p)
 		metrics_reload(&p->metrics, 0);
 		sdnotify_ready();
 	}
+}
+
+/* A CRL refresh installed a new CRL file: apply it as SIGHUP would. */
+static void
+parent_crl_reload(void *arg)
+{
+	struct parent	*p = arg;
+
+	if (!p->shutdown)
+		parent_reload(p);
 }
 
 static void
@@ -632,6 +645,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 	/* keys first; the workers start once every keyholder has them */
 	if (apply_start(&p->apply, conf, 1, err, sizeof(err)) == -1)
 		parent_startup_done(p, err);
+	crlfetch_init(&p->crlfetch, p->base, &p->apply, parent_crl_reload, p);
 
 	event_base_dispatch(p->base);
 	parent_exit(p);

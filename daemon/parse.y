@@ -38,6 +38,7 @@
 
 #include "authz.h"
 #include "config.h"
+#include "fetch.h"
 #include "log.h"
 #include "proto.h"
 
@@ -93,6 +94,7 @@ struct parse_seen {
 	int	 protocols;
 	int	 ciphers;
 	int	 ticket;
+	int	 crlurl;
 };
 
 static struct parse_files	 files = TAILQ_HEAD_INITIALIZER(files);
@@ -173,6 +175,7 @@ static void	 parse_finish(void);
 %token	PIDFILE PORT PREFORK PROTOCOLS READ REQUEST SAN TICKET TIMEOUT TLS URI
 %token	SIGNATURES USER WARNING WRITE
 %token	MODULE PIN PKCS11
+%token	REFRESH URL
 %token	ERROR
 %token	STRING NUMBER
 
@@ -339,6 +342,22 @@ tlsopt		: CERTIFICATE STRING		{
 		| CRL STRING			{
 			parse_pathset(&conf->tls.crl, NULL, "crl", $2.string);
 		}
+		| CRL URL STRING REFRESH NUMBER	{
+			char	 uerr[256];
+
+			if (!parse_once(&seen.crlurl, "crl url"))
+				;
+			else if (!fetch_url_ok($3.string, uerr, sizeof(uerr)))
+				yyerror("crl url %s", uerr);
+			else if ($5.number < 1 || $5.number > 7 * 86400)
+				yyerror("crl url refresh %lld: out of range "
+				    "(1-604800 seconds)", $5.number);
+			else {
+				parse_string(&conf->tls.crl_url, NULL,
+				    "crl url", $3.string);
+				conf->tls.crl_refresh = (int)$5.number;
+			}
+		}
 		| PROTOCOLS STRING		{
 			if (parse_once(&seen.protocols, "protocols"))
 				parse_protocols($2.string);
@@ -482,6 +501,7 @@ static const struct parse_keyword keywords[] = {
 	{ "prefork",		PREFORK },
 	{ "protocols",		PROTOCOLS },
 	{ "read",		READ },
+	{ "refresh",		REFRESH },
 	{ "request",		REQUEST },
 	{ "san",		SAN },
 	{ "signatures",		SIGNATURES },
@@ -489,6 +509,7 @@ static const struct parse_keyword keywords[] = {
 	{ "timeout",		TIMEOUT },
 	{ "tls",		TLS },
 	{ "uri",		URI },
+	{ "url",		URL },
 	{ "user",		USER },
 	{ "warning",		WARNING },
 	{ "write",		WRITE }
@@ -1535,6 +1556,10 @@ parse_finish(void)
 		if (conf->tls.ca == NULL)
 			parse_report(top_name, seen.tls,
 			    "tls block: missing client ca");
+		if (conf->tls.crl_url != NULL && conf->tls.crl == NULL)
+			parse_report(top_name, seen.crlurl,
+			    "crl url needs crl \"FILE\": where the last good "
+			    "CRL is kept");
 	}
 	if (conf->prefork == 0) {
 		/*
