@@ -20,6 +20,7 @@
 #include "crlfetch.h"
 #include "fetch.h"
 #include "log.h"
+#include "metrics.h"
 
 #define CRLFETCH_IDLE	60	/* seconds between looks when there is no URL */
 #define CRLFETCH_BUSY	1	/* a reload is under way: try again soon */
@@ -198,14 +199,13 @@ crlfetch_done(void *arg, const uint8_t *der, size_t len, const char *ferr)
 	crlfetch_arm(cf, conf->tls.crl_url ? conf->tls.crl_refresh :
 	    CRLFETCH_IDLE);
 	if (der == NULL) {
-		cf->fetches[0]++;
+		metrics_crl_fetch(cf->apply->metrics, 0);
 		log_warnx("CRL from %s: %s; keeping the CRL in use",
 		    conf->tls.crl_url, ferr);
 		return;
 	}
 	if (crlfetch_same(&cf->apply->mat->crl, der, len)) {
-		cf->fetches[1]++;
-		cf->last_ok = time(NULL);
+		metrics_crl_fetch(cf->apply->metrics, 1);
 		log_debug("CRL from %s: unchanged", conf->tls.crl_url);
 		return;
 	}
@@ -214,13 +214,12 @@ crlfetch_done(void *arg, const uint8_t *der, size_t len, const char *ferr)
 		return;
 	}
 	if (crlfetch_apply(cf, der, len, err, sizeof(err)) == -1) {
-		cf->fetches[0]++;
+		metrics_crl_fetch(cf->apply->metrics, 0);
 		log_warnx("CRL from %s refused: %s; keeping the CRL in use",
 		    conf->tls.crl_url, err);
 		return;
 	}
-	cf->fetches[1]++;
-	cf->last_ok = time(NULL);
+	metrics_crl_fetch(cf->apply->metrics, 1);
 	log_info("CRL from %s installed as %s: reloading", conf->tls.crl_url,
 	    conf->tls.crl);
 	cf->reload(cf->arg);
@@ -245,7 +244,7 @@ crlfetch_tick(int fd, short ev, void *arg)
 	    CRLFETCH_MAX, CRLFETCH_TIMEOUT, crlfetch_done, cf, err,
 	    sizeof(err));
 	if (cf->f == NULL) {
-		cf->fetches[0]++;
+		metrics_crl_fetch(cf->apply->metrics, 0);
 		log_warnx("CRL from %s: %s", conf->tls.crl_url, err);
 		crlfetch_arm(cf, conf->tls.crl_refresh);
 	}

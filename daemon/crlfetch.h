@@ -26,8 +26,6 @@ struct crlfetch {
 	void			*arg;
 	struct event		 timer;
 	struct fetch		*f;
-	time_t			 last_ok;	/* last good fetch; 0: none */
-	uint64_t		 fetches[2];	/* failed, ok */
 };
 
 void	crlfetch_init(struct crlfetch *, struct event_base *, struct apply *,

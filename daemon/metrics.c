@@ -138,6 +138,15 @@ metrics_reload(struct metrics *m, int ok)
 		m->reloads_failed++;
 }
 
+/* A CRL refresh: ok 1 when a good CRL came (new or unchanged). */
+void
+metrics_crl_fetch(struct metrics *m, int ok)
+{
+	m->crl_fetches[ok ? 1 : 0]++;
+	if (ok)
+		m->crl_fetched = time(NULL);
+}
+
 /* When the configuration in use expires; crl 0: it has no CRL. */
 void
 metrics_expiry(struct metrics *m, time_t cert, time_t ca, time_t crl)
@@ -321,6 +330,18 @@ metrics_render(struct metrics *m, struct buf *b)
 		buf_printf(b, "todod_crl_next_update_seconds %lld\n",
 		    (long long)(m->crl_nextupdate - now));
 	}
+	if (m->crl_fetches[0] + m->crl_fetches[1] == 0)
+		return;
+	metrics_head(b, "todod_crl_fetches_total", "counter",
+	    "CRL refreshes (crl url), by result.");
+	buf_printf(b, "todod_crl_fetches_total{result=\"ok\"} %llu\n"
+	    "todod_crl_fetches_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)m->crl_fetches[1],
+	    (unsigned long long)m->crl_fetches[0]);
+	if (m->crl_fetched != 0)
+		metrics_one(b, "todod_crl_age_seconds", "gauge",
+		    "Seconds since a good CRL was last fetched.",
+		    (long long)(now - m->crl_fetched));
 }
 
 /*

@@ -34,6 +34,8 @@ struct metrics {
 	struct store		*store;
 	int			 have_expiry;
 	time_t			 cert_notafter, ca_notafter, crl_nextupdate;
+	uint64_t		 crl_fetches[2];	/* failed, ok */
+	time_t			 crl_fetched;	/* last good CRL fetch */
 };
 
 void	metrics_init(struct metrics *, struct proc_group *,
@@ -44,6 +46,7 @@ void	metrics_commit(struct metrics *, uint64_t, int);
 void	metrics_refused(struct metrics *, int);
 void	metrics_restart(struct metrics *, enum metrics_role);
 void	metrics_reload(struct metrics *, int);
+void	metrics_crl_fetch(struct metrics *, int);
 void	metrics_expiry(struct metrics *, time_t, time_t, time_t);
 void	metrics_request(struct metrics *, struct proc *, struct ipc_msg *);
 

@@ -150,6 +150,13 @@ try:
     httpd.wait(10)
     bad("the server down", r"CRL from \S+: connect to .*refused")
 
+    m = t.metrics()
+    ok(m.get('todod_crl_fetches_total{result="ok"}', 0) >= 1 and
+       m.get('todod_crl_fetches_total{result="failed"}', 0) >= 5,
+       "CRL fetches counted by result")
+    ok(m.get("todod_crl_age_seconds", -1) >= 0,
+       "the age of the last good CRL fetch is shown")
+
     t.write_conf(tlsextra='crl url "%s" refresh 1' % url)
     r = subprocess.run([os.path.join(t.build, "todod"), "-n", "-f",
                         t.conf], capture_output=True, env=t.env)
