@@ -21,6 +21,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "metrics.h"
+#include "tlsmat.h"
 
 #define CRLFETCH_IDLE	60	/* seconds between looks when there is no URL */
 #define CRLFETCH_BUSY	1	/* a reload is under way: try again soon */
@@ -35,14 +36,19 @@ crlfetch_arm(struct crlfetch *cf, int seconds)
 	evtimer_add(&cf->timer, &tv);
 }
 
-static time_t
-crlfetch_time(const ASN1_TIME *t)
+/* The first CRL of the PEM in use, or NULL. */
+static X509_CRL *
+crlfetch_current(const struct buf *cur)
 {
-	struct tm	 tm;
+	STACK_OF(X509_CRL)	*crls;
+	X509_CRL		*crl = NULL;
 
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return timegm(&tm);
+	if (cur->len > 0 &&
+	    (crls = tlsmat_pem_crls(cur->data, cur->len)) != NULL) {
+		crl = sk_X509_CRL_shift(crls);
+		sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	}
+	return crl;
 }
 
 /*
@@ -54,25 +60,20 @@ static int
 crlfetch_fresh(const X509_CRL *crl, const struct buf *cur, char *err,
     size_t errlen)
 {
-	X509_CRL	*old = NULL;
-	BIO		*bio;
+	X509_CRL	*old;
 	time_t		 next, now = time(NULL);
 	int		 ok = 1;
 
-	next = crlfetch_time(X509_CRL_get0_nextUpdate(crl));
+	next = tlsmat_time(X509_CRL_get0_nextUpdate(crl));
 	if (next != 0 && next <= now) {
 		snprintf(err, errlen, "it is out of date (nextUpdate passed)");
 		return 0;
 	}
-	if (cur->len > 0 && (bio = BIO_new_mem_buf(cur->data,
-	    cur->len)) != NULL) {
-		old = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-	}
+	old = crlfetch_current(cur);
 	if (old != NULL && X509_NAME_cmp(X509_CRL_get_issuer(old),
 	    X509_CRL_get_issuer(crl)) == 0 &&
-	    crlfetch_time(X509_CRL_get0_lastUpdate(crl)) <
-	    crlfetch_time(X509_CRL_get0_lastUpdate(old))) {
+	    tlsmat_time(X509_CRL_get0_lastUpdate(crl)) <
+	    tlsmat_time(X509_CRL_get0_lastUpdate(old))) {
 		snprintf(err, errlen, "it is older than the CRL in use");
 		ok = 0;
 	}
@@ -170,17 +171,11 @@ crlfetch_apply(struct crlfetch *cf, const uint8_t *der, size_t len,
 static int
 crlfetch_same(const struct buf *cur, const uint8_t *der, size_t len)
 {
-	X509_CRL	*old = NULL;
-	BIO		*bio;
+	X509_CRL	*old;
 	uint8_t		*d = NULL;
 	int		 n = -1, same;
 
-	if (cur->len == 0 ||
-	    (bio = BIO_new_mem_buf(cur->data, cur->len)) == NULL)
-		return 0;
-	old = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (old != NULL)
+	if ((old = crlfetch_current(cur)) != NULL)
 		n = i2d_X509_CRL(old, &d);
 	same = n >= 0 && (size_t)n == len && memcmp(d, der, len) == 0;
 	OPENSSL_free(d);
