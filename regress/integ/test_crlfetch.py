@@ -19,11 +19,8 @@ a = args()
 t = Todod(a.build, prefork=2, crl=False,
           rules=['allow all from cn "mtls-client"',
                  'allow all from cn "fetched-out"'])
-pki = os.path.join(t.dir, "pki")
-shutil.copytree(t.pki, pki, symlinks=True)
-t.pki = pki
-PKI = ["sh", os.path.join(os.path.dirname(__file__), "..", "..", "certs",
-                          "todod-pki"), "-d", pki]
+PKI = t.private_pki()
+pki = t.pki
 subprocess.run(PKI + ["client", "fetched-out"], check=True,
                capture_output=True)
 www = os.path.join(t.dir, "www")

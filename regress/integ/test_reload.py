@@ -15,11 +15,8 @@ from todtest import Todod, args, done, ok, wait_until
 a = args()
 t = Todod(a.build, prefork=2)
 # a private copy of the PKI: this test revokes and rotates
-pki = os.path.join(t.dir, "pki")
-shutil.copytree(t.pki, pki, symlinks=True)
-t.pki = pki
-PKI = ["sh", os.path.join(os.path.dirname(__file__), "..", "..", "certs",
-                          "todod-pki"), "-d", pki]
+PKI = t.private_pki()
+pki = t.pki
 t.write_conf()
 t.start()
 

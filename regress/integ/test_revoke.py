@@ -16,11 +16,8 @@ from todtest import Todod, args, count_responses, done, ok
 a = args()
 t = Todod(a.build, prefork=2, rules=['allow all from cn "mtls-client"',
                                      'allow all from cn "doomed"'])
-pki = os.path.join(t.dir, "pki")
-shutil.copytree(t.pki, pki, symlinks=True)
-t.pki = pki
-PKI = ["sh", os.path.join(os.path.dirname(__file__), "..", "..", "certs",
-                          "todod-pki"), "-d", pki]
+PKI = t.private_pki()
+pki = t.pki
 subprocess.run(PKI + ["client", "doomed"], check=True, capture_output=True)
 t.write_conf()
 t.start()

@@ -157,6 +157,14 @@ class Todod:
         with open(self.conf, "w") as f:
             f.write(text)
 
+    def private_pki(self):
+        """A copy of the PKI for a test that revokes or issues; returns
+        the todod-pki command line for it."""
+        pki = os.path.join(self.dir, "pki")
+        shutil.copytree(self.pki, pki, symlinks=True)
+        self.pki = pki
+        return ["sh", os.path.join(TOP, "certs", "todod-pki"), "-d", pki]
+
     # -- process control ------------------------------------------------
     def start(self, wait=True, expect_fail=False):
         self.logf = open(self.logfile, "ab")
