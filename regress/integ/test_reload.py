@@ -4,7 +4,6 @@ closing established connections; failed reloads change nothing; session
 resumption across workers, and not across a policy change."""
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess

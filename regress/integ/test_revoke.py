@@ -6,7 +6,6 @@ affected."""
 
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
