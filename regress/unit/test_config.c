@@ -205,6 +205,7 @@ test_full(void)
 	    "\tkey \"keys/server.key\"\n"
 	    "\tclient ca \"../ca.crt\"\n"
 	    "\tcrl \"crl.pem\"\n"
+	    "\tcrl url \"http://ca.example:8080/ca.crl?x=1\" refresh 600\n"
 	    "\tprotocols \"tlsv1.3\"\n"
 	    "\tciphers \"secure\"\n"
 	    "\tticket lifetime 0\n"
@@ -231,6 +232,9 @@ test_full(void)
 	TAP_OK(strcmp(c->tls.ca, want) == 0, "relative ca with ..");
 	snprintf(want, sizeof(want), "%s/crl.pem", dir);
 	TAP_OK(strcmp(c->tls.crl, want) == 0, "crl resolved");
+	TAP_OK(c->tls.crl_url != NULL && strcmp(c->tls.crl_url,
+	    "http://ca.example:8080/ca.crl?x=1") == 0 &&
+	    c->tls.crl_refresh == 600, "crl url and refresh");
 	TAP_OK(strcmp(c->tls.protocols, "tlsv1.3") == 0 &&
 	    c->tls.protocols_mask == TLS_PROTOCOL_TLSv1_3, "protocols mask");
 	TAP_OK(strcmp(c->tls.ciphers, "secure") == 0, "ciphers");
@@ -524,6 +528,14 @@ test_errors(void)
 		    ":8: ticket lifetime 86401: out of range "
 		    "(0 or 240-86400)" },
 		{ "tls {\n verify off\n}\n", ":8: unknown keyword \"verify\"" },
+		{ "tls {\n crl url \"https://ca/x.crl\" refresh 60\n}\n",
+		    ":8: crl url https://ca/x.crl: only http:// URLs are "
+		    "fetched" },
+		{ "tls {\n crl url \"http://ca/x.crl\" refresh 0\n}\n",
+		    ":8: crl url refresh 0: out of range (1-604800 seconds)" },
+		{ "tls {\n crl url \"http://ca/x\" refresh 60\n"
+		    " crl url \"http://ca/y\" refresh 60\n}\n",
+		    ":9: crl url already set on line 8" },
 		{ "allow read from fingerprint \"SHA256:ab:cd\"\n",
 		    ":7: fingerprint \"SHA256:ab:cd\": write the 64 hex digits "
 		    "without colons" },
