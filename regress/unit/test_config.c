@@ -138,11 +138,12 @@ test_defaults(void)
 	TAP_OK(c != NULL, "minimal configuration parses (%s)", c ? "" : err);
 	if (c == NULL)
 		return;
-	ncpu = ncpu < 1 ? 2 : 2 * ncpu;
+	if (ncpu < 1)
+		ncpu = 1;
 	if (ncpu > CONFIG_MAX_WORKERS)
 		ncpu = CONFIG_MAX_WORKERS;
-	TAP_OK(c->prefork == ncpu, "prefork defaults to twice the online "
-	    "CPUs (%d)", c->prefork);
+	TAP_OK(c->prefork == ncpu, "prefork defaults to online CPUs (%d)",
+	    c->prefork);
 	TAP_OK(c->keyholders == c->prefork, "keyholders defaults to prefork");
 	TAP_OK(strcmp(c->user, "_todod") == 0, "user default _todod");
 	TAP_OK(strcmp(c->chroot, "/var/empty") == 0, "chroot default");
