@@ -1562,14 +1562,8 @@ parse_finish(void)
 			    "CRL is kept");
 	}
 	if (conf->prefork == 0) {
-		/*
-		 * Two workers per CPU: a worker waits for the keyholder's
-		 * signature in every full handshake, and with one worker per
-		 * CPU that CPU idles for the round trip.
-		 */
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		ncpu = ncpu < 1 ? 2 : 2 * ncpu;
-		conf->prefork = ncpu > CONFIG_MAX_WORKERS ?
+		conf->prefork = ncpu < 1 ? 1 : ncpu > CONFIG_MAX_WORKERS ?
 		    CONFIG_MAX_WORKERS : (int)ncpu;
 	}
 	if (conf->keyholders == 0)
