@@ -83,6 +83,14 @@ enum imsg_type {
 	IMSG_PING,		/* u32 sequence */
 	IMSG_PONG,		/* u32 the ping's sequence */
 
+	/*
+	 * Client certificate OCSP (daemon/ocspmsg.h): a worker asks, the
+	 * parent (which alone has the network) answers; peerid carries the
+	 * worker's query id.
+	 */
+	IMSG_OCSP_QUERY,	/* data: client certificate DER */
+	IMSG_OCSP_ANSWER,	/* u32 status, i64 until, str why */
+
 	IMSG_MAX
 };
 
