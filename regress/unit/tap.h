@@ -5,6 +5,7 @@
 #ifndef TODOD_TAP_H
 #define TODOD_TAP_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,25 @@ tap_file_has(const char *file, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(fp);
 	return found;
+}
+
+/*
+ * Run a shell command (the tests make their PKI with the openssl command);
+ * 0 if it exits 0, -1 otherwise or if the command does not fit.
+ */
+static inline int
+tap_run(const char *fmt, ...)
+{
+	char	 cmd[4096];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 static inline int

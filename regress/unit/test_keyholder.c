@@ -117,18 +117,6 @@ path(const char *name)
 	return buf[i];
 }
 
-static int
-run(const char *fmt, ...)
-{
-	char	 cmd[1024];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static void
 make_keys(void)
 {
@@ -139,7 +127,7 @@ make_keys(void)
 	int	 ok = 1;
 
 	for (i = 0; i < NKEYS; i++) {
-		if (run("cd %s && openssl genpkey %s -out %s.key 2>/dev/null "
+		if (tap_run("cd %s && openssl genpkey %s -out %s.key 2>/dev/null "
 		    "&& openssl req -new -x509 -key %s.key -subj /CN=%s "
 		    "-days 2 -out %s.crt 2>/dev/null", dir, keys[i].gen,
 		    keys[i].name, keys[i].name, keys[i].name,
@@ -159,7 +147,7 @@ make_keys(void)
 		fclose(fp);
 	}
 	/* What must be refused. */
-	ok &= run("cd %s && openssl genpkey -algorithm RSA -pkeyopt "
+	ok &= tap_run("cd %s && openssl genpkey -algorithm RSA -pkeyopt "
 	    "rsa_keygen_bits:1024 -out rsa1024.key 2>/dev/null && "
 	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 "
 	    "-out p521.key 2>/dev/null && "
@@ -1083,6 +1071,6 @@ main(int argc, char *argv[])
 	test_lifecycle();
 	test_rate();
 	if (getenv("TODOD_KEEP") == NULL)
-		run("rm -rf %s", dir);
+		tap_run("rm -rf %s", dir);
 	return tap_done();
 }

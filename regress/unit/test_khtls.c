@@ -160,18 +160,6 @@ path(const char *fmt, ...)
 	return buf[i];
 }
 
-static int
-run(const char *fmt, ...)
-{
-	char	 cmd[2048];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static char *
 slurp(const char *file, size_t *len)
 {
@@ -210,7 +198,7 @@ make_pki(void)
 	    "extendedKeyUsage=serverAuth\n"
 	    "[cli]\nextendedKeyUsage=clientAuth\n");
 	fclose(fp);
-	ok = run("cd %s && openssl req -x509 -newkey ec -pkeyopt "
+	ok = tap_run("cd %s && openssl req -x509 -newkey ec -pkeyopt "
 	    "ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
 	    "-subj /CN=khtls-ca -days 2 2>/dev/null && "
 	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
@@ -220,7 +208,7 @@ make_pki(void)
 	    "-extfile ext.cnf -extensions cli -out client.crt 2>/dev/null",
 	    dir) == 0;
 	for (i = 0; i < NKEYS; i++)
-		ok &= run("cd %s && openssl genpkey %s -out %s.key "
+		ok &= tap_run("cd %s && openssl genpkey %s -out %s.key "
 		    "2>/dev/null && "
 		    "openssl req -new -key %s.key -subj /CN=localhost "
 		    "-out %s.csr && openssl x509 -req -in %s.csr -CA ca.crt "
@@ -1323,6 +1311,6 @@ main(int argc, char *argv[])
 	ipc_clear(&kh.ipc);
 	TAP_OK(reaped(kh.pid), "keyholder exits with its parent channel");
 	if (getenv("TODOD_KEEP") == NULL)
-		run("rm -rf %s", dir);
+		tap_run("rm -rf %s", dir);
 	return tap_done();
 }

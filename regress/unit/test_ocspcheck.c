@@ -26,18 +26,6 @@
 static char	 dir[] = "/tmp/test_ocspcheck.XXXXXX";
 static X509_STORE *ca;
 
-static int
-run(const char *fmt, ...)
-{
-	char	 cmd[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static uint8_t *
 slurp(const char *name, size_t *len)
 {
@@ -88,7 +76,7 @@ make_pki(void)
 
 	if (mkdtemp(dir) == NULL || chdir(dir) == -1)
 		abort();
-	ok = run("printf '%%s\\n' '[cli]' "
+	ok = tap_run("printf '%%s\\n' '[cli]' "
 	    "'extendedKeyUsage=clientAuth' "
 	    "'authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/ocsp' "
 	    "'[nourl]' 'extendedKeyUsage=clientAuth' "
@@ -128,7 +116,7 @@ query(struct ocspcheck_query *q, const char *name, const char *url,
 	int	 rv;
 
 	snprintf(f, sizeof(f), "%s.der", name);
-	if (run("openssl x509 -in %s.crt -outform DER -out %s", name, f) ==
+	if (tap_run("openssl x509 -in %s.crt -outform DER -out %s", name, f) ==
 	    -1 || (der = slurp(f, &len)) == NULL) {
 		memset(q, 0, sizeof(*q));
 		snprintf(err, errlen, "test setup failed");
@@ -153,7 +141,7 @@ answer(struct ocspcheck_query *q, const char *signer, const char *extra,
 
 	unlink("resp.der");
 	if (spit("req.der", q->der, q->derlen) == -1 ||
-	    run("openssl ocsp -index index.txt "
+	    tap_run("openssl ocsp -index index.txt "
 	    "-CA ca.crt -rsigner %s.crt -rkey %s.key -reqin req.der "
 	    "-respout resp.der %s >/dev/null 2>&1", signer, signer, extra) == -1 || (resp = slurp("resp.der", &len)) == NULL)
 		return -2;
@@ -238,7 +226,7 @@ test_answers(void)
 	    "no nextUpdate and old: refused (%s)", err);
 
 	/* openssl's own request for the same certificate: another nonce */
-	run("openssl ocsp -issuer ca.crt -cert good.crt -reqout req2.der");
+	tap_run("openssl ocsp -issuer ca.crt -cert good.crt -reqout req2.der");
 	query(&q2, "good", NULL, err, sizeof(err));
 	OPENSSL_free(q2.der);
 	q2.der = slurp("req2.der", &q2.derlen);
@@ -302,6 +290,6 @@ main(void)
 	test_query();
 	test_answers();
 	X509_STORE_free(ca);
-	run("rm -rf %s", dir);
+	tap_run("rm -rf %s", dir);
 	return tap_done();
 }
