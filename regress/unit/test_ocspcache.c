@@ -14,20 +14,8 @@
 
 #include "ocspcache.h"
 #include "ocspmsg.h"
+#include "ocspkey.h"
 #include "tap.h"
-
-#define NOW	1800000000
-
-static uint8_t *
-key(int i)
-{
-	static uint8_t	 k[OCSPCACHE_KEYLEN];
-
-	memset(k, 0, sizeof(k));
-	k[0] = (uint8_t)(i >> 8);
-	k[OCSPCACHE_KEYLEN - 1] = (uint8_t)i;
-	return k;
-}
 
 static void
 test_expiry(void)
