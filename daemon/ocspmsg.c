@@ -48,23 +48,32 @@ ocspmsg_get_query(struct ipc_msg *msg, uint32_t *qid, const void **der,
 	return 0;
 }
 
-/* A reason too long is cut, not lost. */
-int
-ocspmsg_send_answer(struct ipc *ipc, const struct ocspmsg_answer *a)
+/*
+ * A composed answer for the parent to queue with proc_send (a worker's
+ * queue is bounded there), or NULL and errno.  A reason too long is cut,
+ * not lost.
+ */
+struct ipc_wbuf *
+ocspmsg_encode_answer(const struct ocspmsg_answer *a)
 {
 	struct ipc_wbuf	*wb;
 	const char	*why = a->why != NULL ? a->why : "";
 
 	if (a->status >= OCSPMSG_NSTATUS || a->until < 0) {
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
 	if ((wb = ipc_create(IMSG_OCSP_ANSWER, a->qid, 64)) == NULL)
-		return -1;
+		return NULL;
 	ipc_add_u32(wb, a->status);
 	ipc_add_i64(wb, (int64_t)a->until);
 	ipc_add_strn(wb, why, strnlen(why, OCSPMSG_WHY_MAX));
-	return ipc_send(ipc, wb, -1);
+	if (wb->error) {
+		errno = wb->error;
+		ipc_wbuf_free(wb);
+		return NULL;
+	}
+	return wb;
 }
 
 int

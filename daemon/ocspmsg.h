@@ -13,7 +13,9 @@
  * The worker sends only the certificate, never a URL: the parent derives
  * the responder from the certificate after checking that the configured
  * CA signed it, so a compromised worker cannot make it fetch anything
- * else.  Senders return 0, or -1 and errno (nothing is queued).  Getters
+ * else.  The worker's sender returns 0, or -1 and errno (nothing is
+ * queued); the parent's encoder returns a message for proc_send, or NULL
+ * and errno.  Getters
  * return 0, or -1 with errno EBADMSG; data and strings point into the
  * message.
  */
@@ -26,6 +28,7 @@
 
 struct ipc;
 struct ipc_msg;
+struct ipc_wbuf;
 
 #define OCSPMSG_CERT_MAX	16384	/* a leaf certificate, DER bytes */
 #define OCSPMSG_WHY_MAX		256	/* OCSP_ANSWER reason, bytes */
@@ -48,7 +51,7 @@ struct ocspmsg_answer {
 int	ocspmsg_send_query(struct ipc *, uint32_t, const void *, size_t);
 int	ocspmsg_get_query(struct ipc_msg *, uint32_t *, const void **,
 	    size_t *);
-int	ocspmsg_send_answer(struct ipc *, const struct ocspmsg_answer *);
+struct ipc_wbuf *ocspmsg_encode_answer(const struct ocspmsg_answer *);
 int	ocspmsg_get_answer(struct ipc_msg *, struct ocspmsg_answer *);
 const char *ocspmsg_status_name(uint32_t);
 
