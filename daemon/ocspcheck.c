@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "fetch.h"
 #include "ocspcheck.h"
 #include "ocspmsg.h"
 
@@ -29,22 +30,22 @@ ocspcheck_fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Only plain http URLs of printable ASCII, bounded: the string goes to the
- * HTTP client and to the logs, and OCSP needs no TLS of its own (the
- * answer is signed).
+ * A URL the fetch module takes (http:// only: the answer is signed),
+ * bounded, and of printable ASCII without spaces: it comes from a
+ * certificate and goes into an HTTP request line and the logs.
  */
 int
 ocspcheck_url_ok(const char *url)
 {
+	char	 err[256];
 	size_t	 i, n = strnlen(url, OCSPCHECK_URL_MAX + 1);
 
-	if (n > OCSPCHECK_URL_MAX || strncmp(url, "http://", 7) != 0 ||
-	    n == 7)
+	if (n > OCSPCHECK_URL_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (url[i] <= ' ' || url[i] >= 0x7f)
 			return 0;
-	return 1;
+	return fetch_url_ok(url, err, sizeof(err));
 }
 
 /* The whole DER is one certificate, nothing before or after it. */
