@@ -21,11 +21,13 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "backend.h"
 #include "check.h"
 #include "config.h"
 #include "kh_sign.h"
 #include "khprobe.h"
 #include "log.h"
+#include "pgstore.h"
 #include "sandbox.h"
 #include "tlsmat.h"
 
@@ -102,6 +104,14 @@ check_database(const struct config *conf, char *err, size_t errlen)
 	const char	*p, *db = conf->database;
 	int		 i;
 
+	if (store_backend_is_uri(db)) {
+		/* the URI may hold a password: named, not quoted */
+		if (pgstore_check_uri(db, dir, sizeof(dir)) == 0)
+			return 0;
+		config_problem(conf, "database", "URI", err, errlen, "%s",
+		    dir);
+		return -1;
+	}
 	if (stat(db, &st) == 0 && !S_ISREG(st.st_mode)) {
 		config_problem(conf, "database", db, err, errlen,
 		    "not a regular file");

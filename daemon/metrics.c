@@ -11,7 +11,7 @@
 #include "proc.h"
 #include "proto.h"
 #include "shm.h"
-#include "store.h"
+#include "backend.h"
 
 /*
  * /metrics in the Prometheus text format.  A worker forwards the request;
@@ -58,7 +58,8 @@ metrics_add(struct shm_counters *sum, const struct shm_counters *c)
 
 void
 metrics_init(struct metrics *m, struct proc_group *workers,
-    const struct shm_state *state, struct store *store)
+    const struct shm_state *state,
+    const struct store_backend *store)
 {
 	memset(m, 0, sizeof(*m));
 	m->workers = workers;
@@ -300,7 +301,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	    "Writes refused because the store failed.", m->store_refused);
 	metrics_one(b, "todod_store_unavailable", "gauge",
 	    "1 when the database file was removed or replaced.",
-	    store_unavailable(m->store));
+	    m->store->ops->unavailable(m->store->be));
 	metrics_one(b, "todod_todos", "gauge", "TODO items stored.",
 	    m->state->todo_count);
 	metrics_one(b, "todod_workers", "gauge", "Workers running.", nw);

@@ -14,7 +14,7 @@
 #include "proc.h"
 #include "shm.h"
 
-struct store;
+struct store_backend;
 
 enum metrics_role {
 	METRICS_WORKER,
@@ -31,7 +31,7 @@ struct metrics {
 	uint64_t		 commit_bucket[MET_SIGN_NB + 1];
 	uint64_t		 commit_count, commit_sum_us, store_writes;
 	uint64_t		 store_refused;	/* writes not committed */
-	struct store		*store;
+	const struct store_backend	*store;
 	int			 have_expiry;
 	time_t			 cert_notafter, ca_notafter, crl_nextupdate;
 	uint64_t		 crl_fetches[2];	/* failed, ok */
@@ -39,7 +39,8 @@ struct metrics {
 };
 
 void	metrics_init(struct metrics *, struct proc_group *,
-	    const struct shm_state *, struct store *);
+	    const struct shm_state *,
+	    const struct store_backend *);
 void	metrics_worker_start(struct metrics *, struct proc *);
 void	metrics_retire(struct metrics *, struct proc *);
 void	metrics_commit(struct metrics *, uint64_t, int);

@@ -298,8 +298,9 @@ parent_child_died(struct parent *p, struct proc *c, int status)
 static void
 parent_exit(struct parent *p)
 {
-	store_close(p->ps.store);
-	p->ps.store = NULL;
+	if (p->ps.be.be != NULL)
+		p->ps.be.ops->close(p->ps.be.be);
+	p->ps.be.be = NULL;
 	lockfile_release(&p->pidfile, 1);
 	log_info("exiting");
 	exit(0);
@@ -528,12 +529,14 @@ parent_open_store(struct parent *p, char *err, size_t errlen)
 	void		*map;
 
 	strlcpy(dir, conf->database, sizeof(dir));
-	if (mkdir(dirname(dir), 0700) == -1 && errno != EEXIST) {
+	if (!store_backend_is_uri(conf->database) &&
+	    mkdir(dirname(dir), 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "database directory %.512s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
-	if ((p->ps.store = store_open(conf->database, err, errlen)) == NULL)
+	if (store_backend_open(&p->ps.be, conf->database, p->base, err,
+	    errlen) == -1)
 		return -1;
 	/* taken now, written once started: a second todod stops here */
 	if (conf->pidfile != NULL && lockfile_take(&p->pidfile,
@@ -545,7 +548,7 @@ parent_open_store(struct parent *p, char *err, size_t errlen)
 		return -1;
 	}
 	p->ps.state = map;
-	p->ps.state->todo_count = store_count(p->ps.store);
+	p->ps.state->todo_count = p->ps.be.ops->count(p->ps.be.be);
 	return 0;
 }
 
@@ -564,7 +567,7 @@ parent_modules_init(struct parent *p, struct config *conf)
 	proc_group_init(&p->keyholders, p->base, "keyholder",
 	    conf->keyholders, &kh, p);
 	p->workers.keep_stderr = p->keyholders.keep_stderr = p->foreground;
-	metrics_init(&p->metrics, &p->workers, p->ps.state, p->ps.store);
+	metrics_init(&p->metrics, &p->workers, p->ps.state, &p->ps.be);
 	pstore_init(&p->ps, p->base, &p->workers, &p->metrics);
 }
 

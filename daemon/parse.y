@@ -37,6 +37,7 @@
 #include <tls.h>
 
 #include "authz.h"
+#include "backend.h"
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
@@ -254,8 +255,13 @@ main		: LISTEN ON STRING port		{
 				    "chroot", $2.string);
 		}
 		| DATABASE STRING		{
-			parse_pathset(&conf->database, &seen.database,
-			    "database", $2.string);
+			/* a PostgreSQL URI, or a SQLite path */
+			if (store_backend_is_uri($2.string))
+				parse_string(&conf->database, &seen.database,
+				    "database", $2.string);
+			else
+				parse_pathset(&conf->database, &seen.database,
+				    "database", $2.string);
 		}
 		| PIDFILE STRING		{
 			parse_pathset(&conf->pidfile, &seen.pidfile,

@@ -13,7 +13,7 @@
 #include "proto.h"
 #include "pstore.h"
 #include "shm.h"
-#include "store.h"
+#include "backend.h"
 #include "storemsg.h"
 
 /*
@@ -23,6 +23,8 @@
  * order: the change goes to every worker's cache, the shared sequence
  * number moves on, the answers go out.  A worker that sees the new
  * sequence therefore already has, or is about to read, the change.
+ * The back end may complete a group later (PostgreSQL): writes that come
+ * meanwhile wait for the next group, one group in flight at a time.
  */
 
 #define PSTORE_SNAPSHOT_CHUNK	(256 * 1024)
@@ -32,21 +34,12 @@ struct pstore_op {
 	struct proc		*w;		/* NULL: the worker died */
 	pid_t			 pid;
 	uint32_t		 reqid;
-	uint32_t		 type;
-	char			*cn;
-	int64_t			 id;
-	uint32_t		 mask;
-	char			*task;
-	uint8_t			 done;
-	/* the result */
-	uint32_t		 status;
+	struct store_write	 wr;		/* owns cn and task */
 	uint64_t		 seq;
-	int64_t			 rid;
-	char			*rtask;
-	uint8_t			 rdone;
 };
 
 static void	pstore_commit(int, short, void *);
+static void	pstore_done(void *, enum store_group);
 
 /* store, state and state_fd are set by whoever opened the store. */
 void
@@ -56,16 +49,18 @@ pstore_init(struct pstore *ps, struct event_base *base,
 	ps->workers = workers;
 	ps->metrics = metrics;
 	TAILQ_INIT(&ps->ops);
+	TAILQ_INIT(&ps->group);
 	ps->nops = 0;
+	ps->busy = 0;
 	event_assign(&ps->commit_ev, base, -1, 0, pstore_commit, ps);
 }
 
 static void
 pstore_op_free(struct pstore_op *op)
 {
-	free(op->cn);
-	free(op->task);
-	free(op->rtask);
+	free((char *)op->wr.cn);
+	free((char *)op->wr.task);
+	free(op->wr.rtask);
 	free(op);
 }
 
@@ -77,11 +72,11 @@ pstore_parse(struct pstore_op *op, struct ipc_msg *msg)
 
 	if (storemsg_decode_request(msg, &req) == -1)
 		return -1;
-	op->id = req.id;
-	op->mask = req.mask;
-	op->done = req.done;
-	if ((op->cn = strdup(req.cn)) == NULL ||
-	    (req.task != NULL && (op->task = strndup(req.task,
+	op->wr.id = req.id;
+	op->wr.mask = req.mask;
+	op->wr.done = req.done;
+	if ((op->wr.cn = strdup(req.cn)) == NULL ||
+	    (req.task != NULL && (op->wr.task = strndup(req.task,
 	    req.tasklen)) == NULL))
 		fatal("%s", __func__);
 	return 0;
@@ -97,7 +92,7 @@ pstore_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
 	op->w = w;
 	op->pid = w->pid;
 	op->reqid = msg->hdr.peerid;
-	op->type = msg->hdr.type;
+	op->wr.type = msg->hdr.type;
 	if (pstore_parse(op, msg) == -1) {
 		pstore_op_free(op);
 		proc_kill(w, "malformed store request");
@@ -105,41 +100,8 @@ pstore_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
 	}
 	TAILQ_INSERT_TAIL(&ps->ops, op, entry);
 	/* after the other events of this turn: they may bring more writes */
-	if (ps->nops++ == 0)
+	if (ps->nops++ == 0 && !ps->busy)
 		event_active(&ps->commit_ev, EV_TIMEOUT, 1);
-}
-
-static int
-pstore_apply(struct pstore *ps, struct pstore_op *op)
-{
-	struct store_item	 it;
-	int			 r;
-
-	switch (op->type) {
-	case IMSG_STORE_CREATE:
-		r = store_create(ps->store, op->cn, op->task, strlen(op->task),
-		    op->done, &it);
-		break;
-	case IMSG_STORE_UPDATE:
-		r = store_update(ps->store, op->id, op->cn, op->mask,
-		    op->task, op->task ? strlen(op->task) : 0, op->done, &it);
-		break;
-	default:
-		r = store_delete(ps->store, op->id, op->cn, &it);
-		break;
-	}
-	if (r == -1)
-		return -1;
-	if (r == 1) {
-		op->status = STORE_NOTFOUND;
-		return 0;
-	}
-	op->status = STORE_OK;
-	op->rid = it.id;
-	op->rdone = it.done ? 1 : 0;
-	if ((op->rtask = strndup(it.task, it.tasklen)) == NULL)
-		fatal("%s", __func__);
-	return 0;
 }
 
 /* The item a committed write left (or removed). */
@@ -147,10 +109,10 @@ static void
 pstore_op_item(const struct pstore_op *op, struct storemsg_item *it)
 {
 	memset(it, 0, sizeof(*it));
-	it->id = op->rid;
-	it->task = op->rtask;
-	it->tasklen = op->rtask != NULL ? strlen(op->rtask) : 0;
-	it->done = op->rdone;
+	it->id = op->wr.rid;
+	it->task = op->wr.rtask;
+	it->tasklen = op->wr.rtask != NULL ? strlen(op->wr.rtask) : 0;
+	it->done = op->wr.rdone;
 }
 
 /* A change goes to every cache, on the bounded queues: see proc_send. */
@@ -163,8 +125,8 @@ pstore_broadcast(struct pstore *ps, struct pstore_op *op)
 	int			 i;
 
 	chg.seq = op->seq;
-	chg.op = op->type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
-	    op->type == IMSG_STORE_UPDATE ? STORE_OP_UPDATE : STORE_OP_DELETE;
+	chg.op = op->wr.type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
+	    op->wr.type == IMSG_STORE_UPDATE ? STORE_OP_UPDATE : STORE_OP_DELETE;
 	pstore_op_item(op, &chg.item);
 	for (i = 0; i < ps->workers->n; i++) {
 		w = &ps->workers->procs[i];
@@ -185,7 +147,7 @@ pstore_reply(struct pstore_op *op)
 
 	if (op->w == NULL || op->w->pid != op->pid || !proc_alive(op->w))
 		return;
-	rep.status = op->status;
+	rep.status = op->wr.status;
 	rep.seq = op->seq;
 	pstore_op_item(op, &rep.item);
 	if ((wb = storemsg_encode_reply(op->reqid, &rep)) == NULL)
@@ -193,66 +155,89 @@ pstore_reply(struct pstore_op *op)
 	proc_send(op->w, wb, -1);
 }
 
+/* Every write read this turn becomes one group for the back end. */
 static void
 pstore_commit(int fd, short ev, void *arg)
 {
-	struct pstore	*ps = arg;
+	struct pstore		*ps = arg;
+	struct store_write	**wv;
 	struct pstore_op	*op;
-	struct timespec	 t0, t1;
-	int		 ok = 1, i, n = 0, nw = 0;
+	int			 n = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (store_begin(ps->store) == -1)
-		ok = 0;
-	TAILQ_FOREACH(op, &ps->ops, entry) {
-		if (!ok)
-			break;
-		if (pstore_apply(ps, op) == -1)
-			ok = 0;
-		n++;
-	}
-	if (ok && store_commit(ps->store) == -1)
-		ok = 0;
-	if (!ok) {
-		store_rollback(ps->store);
-		metrics_refused(ps->metrics, ps->nops);
-		if (!store_unavailable(ps->store))
-			log_warnx("store commit failed: %s; %d writes refused",
-			    store_error(ps->store), ps->nops);
+	if (ps->busy || ps->nops == 0)
+		return;
+	if ((wv = reallocarray(NULL, ps->nops, sizeof(*wv))) == NULL)
+		fatal("%s", __func__);
+	TAILQ_CONCAT(&ps->group, &ps->ops, entry);
+	TAILQ_FOREACH(op, &ps->group, entry)
+		wv[n++] = &op->wr;
+	ps->ngroup = n;
+	ps->nops = 0;
+	ps->busy = 1;
+	clock_gettime(CLOCK_MONOTONIC, &ps->t0);
+	ps->be.ops->submit(ps->be.be, wv, n, pstore_done, ps);
+	free(wv);
+}
+
+static void
+pstore_account(struct pstore *ps, enum store_group g)
+{
+	struct pstore_op	*op;
+	struct timespec		 t1;
+	int			 nw = 0;
+
+	if (g != STORE_GROUP_OK) {
+		metrics_refused(ps->metrics, ps->ngroup);
+		if (g != STORE_GROUP_UNAVAILABLE)
+			log_warnx("store commit failed: %s; %d writes "
+			    "refused", ps->be.ops->error(ps->be.be),
+			    ps->ngroup);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (op = TAILQ_FIRST(&ps->ops); ok && op != NULL;
-	    op = TAILQ_NEXT(op, entry))
-		if (op->status == STORE_OK)
+	TAILQ_FOREACH(op, &ps->group, entry)
+		if (g == STORE_GROUP_OK && op->wr.status == STORE_OK)
 			nw++;
-	metrics_commit(ps->metrics, (t1.tv_sec - t0.tv_sec) * 1000000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000, nw);
+	metrics_commit(ps->metrics, (t1.tv_sec - ps->t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - ps->t0.tv_nsec) / 1000, nw);
+}
 
-	TAILQ_FOREACH(op, &ps->ops, entry) {
-		if (!ok) {
-			op->status = store_unavailable(ps->store) ?
+/* The group is done: its changes go out, then its answers. */
+static void
+pstore_done(void *arg, enum store_group g)
+{
+	struct pstore		*ps = arg;
+	struct pstore_op	*op;
+	int			 i;
+
+	pstore_account(ps, g);
+	TAILQ_FOREACH(op, &ps->group, entry) {
+		if (g != STORE_GROUP_OK) {
+			op->wr.status = g == STORE_GROUP_UNAVAILABLE ?
 			    STORE_UNAVAILABLE : STORE_FAILED;
 			continue;
 		}
-		if (op->status != STORE_OK)
+		if (op->wr.status != STORE_OK)
 			continue;
 		op->seq = ++ps->seq;
 		pstore_broadcast(ps, op);
-		if (op->type == IMSG_STORE_CREATE)
+		if (op->wr.type == IMSG_STORE_CREATE)
 			ps->state->todo_count++;
-		else if (op->type == IMSG_STORE_DELETE)
+		else if (op->wr.type == IMSG_STORE_DELETE)
 			ps->state->todo_count--;
 	}
 	__atomic_store_n(&ps->state->store_seq, ps->seq, __ATOMIC_RELEASE);
-	while ((op = TAILQ_FIRST(&ps->ops)) != NULL) {
-		TAILQ_REMOVE(&ps->ops, op, entry);
+	while ((op = TAILQ_FIRST(&ps->group)) != NULL) {
+		TAILQ_REMOVE(&ps->group, op, entry);
 		pstore_reply(op);
 		pstore_op_free(op);
 	}
-	ps->nops = 0;
 	for (i = 0; i < ps->workers->n; i++)
 		proc_flush(&ps->workers->procs[i]);
-	log_debug("committed %d writes", n);
+	log_debug("committed a group of %d writes", ps->ngroup);
+	ps->busy = 0;
+	ps->ngroup = 0;
+	if (ps->nops > 0)
+		event_active(&ps->commit_ev, EV_TIMEOUT, 1);
 }
 
 struct pstore_snap {
@@ -313,7 +298,7 @@ pstore_worker_start(struct pstore *ps, struct proc *w)
 	ipc_compose(&w->ipc, IMSG_SHM, 0, fd, &kind, sizeof(kind));
 	s.w = w;
 	storemsg_snap_init(&s.msg, ps->seq);
-	if (store_foreach(ps->store, pstore_snapshot_item, &s) == -1)
+	if (ps->be.ops->foreach(ps->be.be, pstore_snapshot_item, &s) == -1)
 		log_warnx("snapshot for worker %d incomplete", w->id);
 	pstore_snapshot_flush(&s);
 	storemsg_snap_clear(&s.msg);
@@ -330,6 +315,9 @@ pstore_child_gone(struct pstore *ps, struct proc *w)
 	struct pstore_op	*op;
 
 	TAILQ_FOREACH(op, &ps->ops, entry)
+		if (op->w == w)
+			op->w = NULL;
+	TAILQ_FOREACH(op, &ps->group, entry)
 		if (op->w == w)
 			op->w = NULL;
 }

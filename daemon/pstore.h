@@ -9,9 +9,11 @@
 #include <sys/queue.h>
 
 #include <event.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "ipc.h"
 
 struct metrics;
@@ -24,13 +26,17 @@ struct pstore_op;
 TAILQ_HEAD(pstore_ops, pstore_op);
 
 struct pstore {
-	struct store		*store;		/* opened by the caller */
+	struct store_backend	 be;		/* opened by the caller */
 	struct shm_state	*state;		/* what workers read of it */
 	int			 state_fd;
 	struct proc_group	*workers;
 	struct metrics		*metrics;
-	struct pstore_ops	 ops;		/* read this turn, to commit */
+	struct pstore_ops	 ops;		/* read since, to commit */
 	int			 nops;
+	struct pstore_ops	 group;		/* with the back end */
+	int			 ngroup;
+	int			 busy;
+	struct timespec		 t0;		/* when the group went */
 	struct event		 commit_ev;
 	uint64_t		 seq;
 };

@@ -333,20 +333,13 @@ try:
        "403 logged with the identity")
 
     # --- the store keeps who made and changed an item, and when ----------
-    import sqlite3
-    db = sqlite3.connect("file:%s?mode=ro" % t.params["db"], uri=True)
-    row = db.execute("SELECT created_by, updated_by, created_at, updated_at "
-                     "FROM todo WHERE id = ?", (ids[0],)).fetchone()
-    db.close()
+    row = t.store_row("id = %d" % ids[0])
     ok(row is not None and row[0] == "mtls-client" and
        row[1] == "mtls-client" and abs(row[2] - time.time()) < 600 and
        row[3] >= row[2], "the store records creator, last changer and "
        "times (%s)" % (row,))
-    row = None
-    db = sqlite3.connect("file:%s?mode=ro" % t.params["db"], uri=True)
-    row = db.execute("SELECT created_by FROM todo WHERE task = 'from ops'"
-                     ).fetchone()
-    db.close()
+    row = t.store_row("task = 'from ops'")
+    row = row[:1] if row else None
     ok(row == ("ops-user",), "an item created by ops-user says so")
 
     # --- restart keeps every item ---------------------------------------

@@ -103,13 +103,95 @@ tls {{
 """
 
 
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class Postgres:
+    """A PostgreSQL 15 of the test's own: initdb in a temporary directory,
+    listening only on a Unix socket there, run as nobody when the test
+    runs as root.  cleanup() stops it and removes it, whatever happened."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="todod-pg-")
+        os.chmod(self.dir, 0o755)
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.proc = None
+        self.kw = {}
+        if is_root():
+            import pwd
+            pw = pwd.getpwnam("nobody")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.kw = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        subprocess.run([os.path.join(PG_BIN, "initdb"), "-D", self.data,
+                        "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                        "--locale=C", "--no-sync"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd=self.dir, **self.kw)
+        self.start()
+        self.psql("CREATE ROLE todod LOGIN")
+
+    def start(self):
+        self.logf = open(os.path.join(self.dir, "postgres.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-k",
+             self.dir, "-p", str(self.port), "-c", "listen_addresses=",
+             "-c", "fsync=on", "-c", "synchronous_commit=off"],
+            stdout=self.logf, stderr=subprocess.STDOUT, cwd=self.dir,
+            **self.kw)
+        if not wait_until(lambda: self.psql("SELECT 1", check=False) == "1",
+                          30, 0.1):
+            raise RuntimeError("postgres did not start")
+
+    def stop(self, sig=signal.SIGINT):
+        """SIGINT: the fast shutdown; SIGQUIT: the immediate one."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+        self.logf.close()
+
+    def pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [self.proc.pid] + [int(x) for x in out.split()]
+
+    def psql(self, sql, db="postgres", check=True):
+        r = subprocess.run([os.path.join(PG_BIN, "psql"), "-AtX", "-h",
+                            self.dir, "-p", str(self.port), "-U", "postgres",
+                            "-d", db, "-c", sql], capture_output=True,
+                           text=True, timeout=20)
+        if check and r.returncode != 0:
+            raise RuntimeError("psql: %s: %s" % (sql, r.stderr))
+        return r.stdout.strip()
+
+    def createdb(self, name):
+        self.psql("CREATE DATABASE %s OWNER todod" % name)
+        return self.uri(name)
+
+    def uri(self, name):
+        return "postgresql:///%s?host=%s&port=%d&user=todod" % (
+            name, self.dir, self.port)
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Todod:
     """A todod started with -d on a free loopback port."""
 
     def __init__(self, build, prefork=2, rules=None, extra="",
                  tlsextra="", server="localhost", crl=True, treq=10,
                  tidle=60, ths=10, ipv6=False, env=None, workdir=None,
-                 key=None):
+                 key=None, database=None):
         self.build = os.path.join(TOP, build)
         self.pki = pki_dir(build)
         self.dir = workdir or tempfile.mkdtemp(prefix="todod-test-")
@@ -131,7 +213,9 @@ class Todod:
                      'allow read from cn "auditor"',
                      'allow write from ou "ops"']
         self.params = dict(port=self.port, prefork=prefork,
-                           db=os.path.join(self.dir, "todo.db"),
+                           db=database or
+                           os.environ.get("TODOD_TEST_DATABASE") or
+                           os.path.join(self.dir, "todo.db"),
                            treq=treq, tidle=tidle, ths=ths, extra=extra,
                            tlsextra=tlsextra, server=server,
                            crl=crl, rules="\n".join(rules), ipv6=ipv6,
@@ -164,6 +248,32 @@ class Todod:
         shutil.copytree(self.pki, pki, symlinks=True)
         self.pki = pki
         return ["sh", os.path.join(TOP, "certs", "todod-pki"), "-d", pki]
+
+    def on_postgres(self):
+        return self.params["db"].startswith("postgresql://")
+
+    def store_row(self, where):
+        """One row of the todo table as (created_by, updated_by,
+        created_at, updated_at, task) in seconds, from either store."""
+        if not self.on_postgres():
+            import sqlite3
+            db = sqlite3.connect("file:%s?mode=ro" % self.params["db"],
+                                 uri=True)
+            row = db.execute("SELECT created_by, updated_by, created_at, "
+                             "updated_at, task FROM todo WHERE " +
+                             where).fetchone()
+            db.close()
+            return row
+        out = subprocess.run(
+            [os.path.join(PG_BIN, "psql"), "-AtX", "-F", "\x1f", "-d", self.params["db"], "-c",
+             "SELECT created_by, updated_by, extract(epoch FROM "
+             "created_at)::bigint, extract(epoch FROM updated_at)::bigint, "
+             "task FROM todo WHERE " + where], capture_output=True,
+            text=True, timeout=20).stdout.rstrip("\n")
+        if not out:
+            return None
+        f = out.split("\x1f")
+        return (f[0], f[1], int(f[2]), int(f[3]), f[4])
 
     # -- process control ------------------------------------------------
     def start(self, wait=True, expect_fail=False):

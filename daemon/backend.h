@@ -1,0 +1,65 @@
+/*
+ * The store back ends as the parent's pstore drives them.  A group of
+ * writes is submitted at once and completed through one callback: SQLite
+ * (store.c) completes it before submit returns, PostgreSQL (pgstore.c)
+ * later, from the event loop.  A database named by a libpq URI
+ * ("postgresql://" or "postgres://") is PostgreSQL, anything else a SQLite
+ * file.
+ */
+#ifndef TODOD_BACKEND_H
+#define TODOD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct event_base;
+
+/* One write of a group, and what it left. */
+struct store_write {
+	uint32_t	 type;		/* IMSG_STORE_CREATE, _UPDATE, _DELETE */
+	const char	*cn;
+	int64_t		 id;
+	uint32_t	 mask;		/* STORE_SET_* */
+	const char	*task;		/* NULL: unchanged */
+	int		 done;
+	/* filled when the group committed */
+	uint32_t	 status;	/* STORE_OK or STORE_NOTFOUND */
+	int64_t		 rid;
+	char		*rtask;		/* the caller frees it */
+	int		 rdone;
+};
+
+enum store_group {
+	STORE_GROUP_OK,
+	STORE_GROUP_FAILED,		/* nothing of it committed */
+	STORE_GROUP_UNAVAILABLE		/* the database is unreachable: 503 */
+};
+
+typedef void	(*store_done_fn)(void *, enum store_group);
+
+struct store_backend_ops {
+	void		(*submit)(void *, struct store_write **, int,
+			    store_done_fn, void *);
+	int		(*foreach)(void *, store_iter_fn, void *);
+	int64_t		(*count)(void *);
+	int		(*unavailable)(void *);
+	const char	*(*error)(void *);
+	void		(*close)(void *);
+};
+
+struct store_backend {
+	const struct store_backend_ops	*ops;
+	void				*be;
+};
+
+int	store_backend_is_uri(const char *);
+int	store_backend_open(struct store_backend *, const char *,
+	    struct event_base *, char *, size_t);
+int	store_write_result(struct store_write *, int, const struct store_item *);
+
+extern const struct store_backend_ops	store_sqlite_ops;
+extern const struct store_backend_ops	store_pg_ops;
+
+#endif
