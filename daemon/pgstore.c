@@ -79,16 +79,16 @@ static const char *pgstore_schema[] = {
 	 * An identity column's sequence never hands out a value twice, not
 	 * even after a rollback: ids are never reused.
 	 */
-	"CREATE TABLE IF NOT EXISTS todo ("
+	("CREATE TABLE IF NOT EXISTS todo ("
 	" id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
 	" task text NOT NULL,"
 	" done boolean NOT NULL,"
 	" created_by text NOT NULL,"
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_by text NOT NULL,"
-	" updated_at timestamptz NOT NULL DEFAULT now())",
-	"INSERT INTO todod_schema (version) SELECT 1"
-	" WHERE NOT EXISTS (SELECT 1 FROM todod_schema)",
+	" updated_at timestamptz NOT NULL DEFAULT now())"),
+	("INSERT INTO todod_schema (version) SELECT 1"
+	" WHERE NOT EXISTS (SELECT 1 FROM todod_schema)"),
 	"COMMIT"
 };
 
