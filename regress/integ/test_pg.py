@@ -136,6 +136,16 @@ try:
     st, h, b = t.request("POST", "/todo", {"task": "after kill"})
     ok(st == 201 and b["todo"]["id"] > max(have), "ids never reused")
 
+    # --- a restarted worker reads its cache from the database -------------
+    old = t.workers()
+    os.kill(old[0], signal.SIGKILL)
+    ok(wait_until(lambda: len(t.workers()) == 2 and old[0] not in
+                  t.workers(), 20), "a killed worker is replaced")
+    time.sleep(0.5)
+    lists = [all_ids(t) for i in range(6)]
+    ok(all(x == have | {b["todo"]["id"]} for x in lists),
+       "every worker, the new one too, serves every item")
+
     # --- the database restarted during writes -----------------------------
     ws = writers(t, 3)
     time.sleep(1)
