@@ -171,9 +171,15 @@ try:
     have = all_ids(t)
     ok(acked <= have, "no acknowledged write lost across the restart "
        "(%d acknowledged)" % len(acked))
-    n = int(pg.psql("SELECT count(*) FROM todo", db="dur"))
-    ok(n == len(have), "the cache and the database agree (%d, %d)" %
-       (len(have), n))
+    dbids = set(int(x) for x in
+                pg.psql("SELECT id FROM todo", db="dur").split())
+    n503 = sum(1 for r in res if r[0] == 503)
+    # a write answered 503 may still have committed (the connection broke
+    # after COMMIT went out): the database may hold those, the cache not
+    ok(have <= dbids and len(dbids - have) <= n503,
+       "the cache holds what the database holds, but for writes answered "
+       "503 (%d in the cache, %d in the database, %d answered 503)" %
+       (len(have), len(dbids), n503))
     ok(re.search(r"PostgreSQL connection lost", t.log()) and
        re.search(r"PostgreSQL connection back", t.log()),
        "the log says when the connection went and came back")
