@@ -54,12 +54,8 @@ struct store_backend {
 	void				*be;
 };
 
-int	store_backend_is_uri(const char *);
-int	store_backend_open(struct store_backend *, const char *,
-	    struct event_base *, char *, size_t);
 int	store_write_result(struct store_write *, int, const struct store_item *);
 
 extern const struct store_backend_ops	store_sqlite_ops;
-extern const struct store_backend_ops	store_pg_ops;
 
 #endif

@@ -21,7 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "backend.h"
+#include "storeopen.h"
 #include "check.h"
 #include "config.h"
 #include "kh_sign.h"

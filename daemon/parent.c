@@ -30,6 +30,7 @@
 #include "proc.h"
 #include "proto.h"
 #include "pstore.h"
+#include "storeopen.h"
 #include "sandbox.h"
 #include "sdnotify.h"
 #include "shm.h"

@@ -37,7 +37,7 @@
 #include <tls.h>
 
 #include "authz.h"
-#include "backend.h"
+#include "storeopen.h"
 #include "config.h"
 #include "fetch.h"
 #include "log.h"

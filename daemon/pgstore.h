@@ -8,8 +8,12 @@
 
 #include <stddef.h>
 
+#include "backend.h"
+
 struct event_base;
 struct pgstore;
+
+extern const struct store_backend_ops	store_pg_ops;
 
 struct pgstore	*pgstore_open(const char *, struct event_base *, char *,
 		    size_t);
