@@ -185,6 +185,67 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class OcspResponder:
+    """The real `openssl ocsp` answering for a todod-pki CA on a free
+    loopback port (regress/tools/ocspresp.py): url, count, stop() for a
+    responder that is down, start() to bring it back, delay and override
+    for a slow or broken one.  signer is the name of the responder
+    certificate in the PKI directory (the CA itself by default)."""
+
+    def __init__(self, pki, ca="ca", signer=None, nmin=None, ndays=None,
+                 port=0):
+        sys.path.insert(0, os.path.join(TOP, "regress", "tools"))
+        import ocspresp
+        signer = signer or ca
+        self.r = ocspresp.Responder(
+            os.path.join(pki, ".pki", ca, "index.txt"),
+            os.path.join(pki, ca + ".crt"),
+            os.path.join(pki, signer + ".crt"),
+            os.path.join(pki, signer + ".key"),
+            nmin=nmin, ndays=ndays, port=port)
+        self.r.start()
+
+    @property
+    def url(self):
+        return self.r.url
+
+    @property
+    def count(self):
+        return self.r.count
+
+    def __getattr__(self, name):
+        return getattr(self.r, name)
+
+    def __setattr__(self, name, value):
+        if name in ("delay", "override"):
+            setattr(self.r, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def start(self):
+        self.r.start()
+        return self
+
+    def stop(self):
+        self.r.stop()
+
+    def cleanup(self):
+        self.r.cleanup()
+
+
+def ocsp_query(pki, cert, url, issuer="ca", nonce=True, timeout=10):
+    """Ask url about certificate NAME with the real `openssl ocsp` client,
+    verifying against the PKI's CA: (returncode, stdout+stderr)."""
+    cmd = ["openssl", "ocsp", "-issuer", os.path.join(pki, issuer + ".crt"),
+           "-cert", os.path.join(pki, cert + ".crt"), "-url", url,
+           "-CAfile", os.path.join(pki, issuer + ".crt"),
+           "-timeout", str(timeout), "-resp_text"]
+    cmd.append("-nonce" if nonce else "-no_nonce")
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=timeout + 10)
+    return r.returncode, r.stdout + r.stderr
+
+
 class Todod:
     """A todod started with -d on a free loopback port."""
 

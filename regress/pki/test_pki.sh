@@ -712,6 +712,72 @@ expect_err "--ocsp-url must be http://" "must be an http:// URL" \
 expect_err "--crl-url refuses quotes" "character not allowed" \
     -d "$l" client aia-bad --crl-url 'http://x/"y'
 
+# 9c. The dev set points at loopback; todod-pki ocsp answers for the CA.
+openssl x509 -in "$d/localhost.crt" -noout -ext authorityInfoAccess \
+    2>/dev/null | grep -q 'OCSP - URI:http://127.0.0.1:8889/'
+ok $? "dev: localhost names the loopback OCSP responder"
+openssl x509 -in "$d/mtls-client.crt" -noout -ext crlDistributionPoints \
+    2>/dev/null | grep -q 'URI:http://127.0.0.1:8890/crl.der'
+ok $? "dev: mtls-client names the loopback CRL"
+openssl x509 -in "$d/intruder.crt" -noout -ext authorityInfoAccess \
+    2>/dev/null | grep -q OCSP
+[ $? -ne 0 ]
+ok $? "dev: the untrusted CA's certificate names no responder"
+openssl x509 -in "$d/ocsp-responder.crt" -noout -text > "$tmp/text" 2>&1
+t "dev: ocsp-responder has EKU OCSPSigning" has "$tmp/text" "OCSP Signing"
+t "dev: ocsp-responder has OCSP No Check" has "$tmp/text" "OCSP No Check"
+openssl crl -in "$d/pub/crl.der" -inform DER -outform PEM 2>/dev/null |
+    cmp -s - "$d/crl.pem"
+ok $? "dev: pub/crl.der is crl.pem in DER"
+t "dev: pub is mode 0755" test "$(mode "$d/pub")" = drwxr-xr-x
+ls "$d/pub" > "$tmp/pub"
+t "dev: pub holds nothing but crl.der" test "$(cat "$tmp/pub")" = crl.der
+
+oport=$(python3 -c 'import socket; s = socket.socket();
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+query()
+{
+	openssl ocsp -issuer "$d/ca.crt" -cert "$d/$1.crt" -CAfile "$d/ca.crt" \
+	    -url "http://127.0.0.1:$oport/" -timeout 5 -nonce 2>&1
+}
+"$SH" "$pki" -d "$d" ocsp --port "$oport" --nmin 5 > "$tmp/ocsp.out" 2>&1 &
+opid=$!
+i=0
+until query mtls-client > "$tmp/q" && has "$tmp/q" ": good"; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || break
+	sleep 0.1
+done
+t "ocsp: answers good for mtls-client, nonce and signature verified" \
+    has "$tmp/q" "Response verify OK"
+query revoked > "$tmp/q"
+t "ocsp: answers revoked for revoked" has "$tmp/q" ": revoked"
+t "ocsp: says it listens on every address" has "$tmp/ocsp.out" \
+    "EVERY address"
+t "the manual says ocsp listens on every address" has "$man" \
+    "every address"
+pki -d "$d" revoke ops-user > /dev/null 2>&1
+i=0
+until query ops-user > "$tmp/q" && has "$tmp/q" ": revoked"; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || break
+	sleep 0.1
+done
+t "ocsp: a certificate revoked while it runs is answered revoked" \
+    has "$tmp/q" "ops-user.crt: revoked"
+query ops-user > "$tmp/q"
+t "ocsp: and again (no stale answer)" has "$tmp/q" "ops-user.crt: revoked"
+kill "$opid"
+wait "$opid"
+sleep 0.2
+query mtls-client > "$tmp/q"
+f "ocsp: gone after it is stopped (no openssl left behind)" \
+    has "$tmp/q" ": good"
+expect_err "ocsp: a bad port" "todod-pki: port out of range" \
+    -d "$d" ocsp --port 70000
+expect_err "ocsp: an unknown signer" "no such certificate" \
+    -d "$d" ocsp --signer nobody
+
 # 10. The manual.
 if command -v mandoc >/dev/null 2>&1; then
 	mandoc -Tlint -W warning "$man" > "$tmp/lint" 2>&1
@@ -720,7 +786,8 @@ if command -v mandoc >/dev/null 2>&1; then
 	ok $? "mandoc -Tlint -W warning is clean"
 	[ -s "$tmp/lint" ] && sed 's/^/# /' "$tmp/lint"
 	for c in init server client revoke crl pkcs12 dev list show renew \
-	    expiring keep-key TODOD_PKI_PASS ocsp-url crl-url; do
+	    expiring keep-key TODOD_PKI_PASS ocsp-url crl-url Cm ocsp \
+	    pub/crl.der ocsp-responder; do
 		t "the manual documents $c" has "$man" "$c"
 	done
 else
