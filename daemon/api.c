@@ -5,22 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "authz.h"
 #include "cache.h"
+#include "http.h"
+#include "ipc.h"
 #include "json.h"
 #include "log.h"
 #include "page.h"
+#include "peer.h"
 #include "storemsg.h"
-#include "worker.h"
 
 /*
- * The TODO API.  server.c owns the connection; it hands the API a request
- * head once (api_admit) and the complete request once (api_request), and
- * the API answers with exactly one server_respond().  Checks run in the
- * order todod(8) fixes: routing (404, 405), authorization (403), the body
- * (411, 413, 415, 400), the item (404).
+ * Checks run in the order todod(8) fixes: routing (404, 405),
+ * authorization (403), the body (411, 413, 415, 400), the item (404).
  * Reads are answered from the worker's cache once it has caught up with
  * the store; writes go to the parent, which answers after the commit.
+ * Every function that answers fills in the response once and returns
+ * API_RESPOND: there is no other way out with an answer.
  */
 
 /* A list rendered at once up to this size; longer ones are streamed. */
@@ -103,147 +105,167 @@ api_authz_method(enum http_method m)
 	}
 }
 
+
+void
+api_resp_init(struct api_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 0);
+}
+
+void
+api_resp_free(struct api_resp *r)
+{
+	buf_free(&r->body);
+	ipc_wbuf_free(r->store);
+	r->store = NULL;
+}
+
+/* Status, header lines (or NULL) and the body, which r now holds. */
+static enum api_verdict
+api_respond(struct api_resp *r, int status, const char *extra)
+{
+	r->status = status;
+	if (extra != NULL)
+		strlcpy(r->extra, extra, sizeof(r->extra));
+	return API_RESPOND;
+}
+
+/* An error's JSON body ({"error":"..."}), the status text when msg is NULL. */
+void
+api_resp_error(struct api_resp *r, int status, const char *extra,
+    const char *msg)
+{
+	buf_reset(&r->body);
+	json_add_error(&r->body, msg ? msg : http_status_text(status));
+	api_respond(r, status, extra);
+}
+
+static enum api_verdict
+api_error(struct api_resp *r, int status, const char *extra,
+    const char *msg)
+{
+	api_resp_error(r, status, extra, msg);
+	return API_RESPOND;
+}
+
 /* The cache has every acknowledged write once its sequence is current. */
 static int
-api_cache_current(struct conn *c)
+api_cache_current(const struct api_env *env, struct api_resp *r)
 {
-	struct worker	*w = c->w;
-	uint64_t	 seq;
-
-	seq = __atomic_load_n(&w->state->store_seq, __ATOMIC_ACQUIRE);
-	if (w->cache.ready && w->cache.seq >= seq)
+	if (env->cache->ready && env->cache->seq >= env->store_seq)
 		return 1;
-	c->waitseq = seq;
-	c->wait = WAIT_CACHE;
-	if (event_initialized(&c->ev))
-		event_del(&c->ev);
-	TAILQ_REMOVE(&w->conns, c, entry);
-	TAILQ_INSERT_TAIL(&w->cachewait, c, entry);
+	r->seq = env->store_seq;
 	return 0;
 }
 
-static void
-api_get_list(struct conn *c)
+static enum api_verdict
+api_get_list(const struct api_env *env, const struct api_req *ar,
+    struct api_resp *r)
 {
-	struct cache		*cache = &c->w->cache;
+	struct cache		*cache = env->cache;
 	struct cache_item	*it;
-	struct buf		 b;
+	struct buf		*b = &r->body;
 	size_t			 size;
 
-	size = strlen(c->peer->cnjson) + strlen(",\"todos\":[]}") +
+	size = strlen(ar->peer->cnjson) + strlen(",\"todos\":[]}") +
 	    cache_list_size(cache, 0);
 	if (size > API_RENDER_MAX) {
-		c->streaming = c->req.version == 11 ? 1 : 2;
-		c->cursor = -1;
-		server_respond(c, 200, NULL, NULL);
-		return;
+		r->stream = ar->http->version == 11 ? 1 : 2;
+		return api_respond(r, 200, NULL);
 	}
-	buf_init(&b, 0);
-	if (buf_reserve(&b, size) == -1) {
-		server_respond_error(c, 500, NULL, "out of memory");
-		return;
-	}
-	buf_add_str(&b, c->peer->cnjson);
-	buf_add_str(&b, ",\"todos\":[");
+	if (buf_reserve(b, size) == -1)
+		return api_error(r, 500, NULL, "out of memory");
+	buf_add_str(b, ar->peer->cnjson);
+	buf_add_str(b, ",\"todos\":[");
 	for (it = cache_first(cache); it != NULL;
 	    it = cache_after(cache, it->id)) {
 		if (it != cache_first(cache))
-			buf_add(&b, ",", 1);
-		buf_add(&b, it->json, it->len);
+			buf_add(b, ",", 1);
+		buf_add(b, it->json, it->len);
 	}
-	buf_add(&b, "]}", 2);
-	server_respond(c, 200, NULL, &b);
-	buf_free(&b);
+	buf_add(b, "]}", 2);
+	return api_respond(r, 200, NULL);
 }
 
-static void
-api_get_item(struct conn *c, int64_t id)
+static enum api_verdict
+api_get_item(const struct api_env *env, const struct api_req *ar,
+    struct api_resp *r)
 {
 	struct cache_item	*it;
-	struct buf		 b;
 
-	if ((it = cache_get(&c->w->cache, id)) == NULL) {
-		server_respond_error(c, 404, NULL, "no such TODO item");
-		return;
-	}
-	buf_init(&b, 0);
-	buf_add_str(&b, c->peer->cnjson);
-	buf_add_str(&b, ",\"todo\":");
-	buf_add(&b, it->json, it->len);
-	buf_add(&b, "}", 1);
-	server_respond(c, 200, NULL, &b);
-	buf_free(&b);
+	if ((it = cache_get(env->cache, ar->id)) == NULL)
+		return api_error(r, 404, NULL, "no such TODO item");
+	buf_add_str(&r->body, ar->peer->cnjson);
+	buf_add_str(&r->body, ",\"todo\":");
+	buf_add(&r->body, it->json, it->len);
+	buf_add(&r->body, "}", 1);
+	return api_respond(r, 200, NULL);
 }
 
-static void
-api_get(struct conn *c)
+static enum api_verdict
+api_get(const struct api_env *env, const struct api_req *ar,
+    struct api_resp *r)
 {
-	if (!api_cache_current(c))
-		return;		/* api_cache_ready() carries on */
-	if (c->route == ROUTE_TODOS)
-		api_get_list(c);
-	else
-		api_get_item(c, c->id);
+	if (!api_cache_current(env, r))
+		return API_WAIT_CACHE;
+	if (ar->route == ROUTE_TODOS)
+		return api_get_list(env, ar, r);
+	return api_get_item(env, ar, r);
 }
 
-/* Send a write to the parent; the answer comes to api_store_reply(). */
+/* The store request of a write, from its checked JSON body. */
 static void
-api_write(struct conn *c)
+api_write_req(const struct api_req *ar, const struct todo_input *in,
+    struct storemsg_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	switch (ar->http->method) {
+	case HTTP_M_POST:
+		req->type = IMSG_STORE_CREATE;
+		break;
+	case HTTP_M_PATCH:
+		req->type = IMSG_STORE_UPDATE;
+		req->mask = (in->has_task ? STORE_SET_TASK : 0) |
+		    (in->has_done ? STORE_SET_DONE : 0);
+		break;
+	default:
+		req->type = IMSG_STORE_DELETE;
+		break;
+	}
+	req->cn = ar->peer->id.cn;
+	req->id = ar->id;
+	req->task = in->task;
+	req->tasklen = in->tasklen;
+	req->done = in->done ? 1 : 0;
+}
+
+/* A write goes to the parent; the answer comes to api_store_reply(). */
+static enum api_verdict
+api_write(const struct api_req *ar, struct api_resp *r)
 {
 	struct todo_input	 in;
 	struct storemsg_req	 req;
-	struct ipc_wbuf		*wb;
 	const char		*err;
 	int			 toolong;
 
 	memset(&in, 0, sizeof(in));
-	if (c->req.method != HTTP_M_DELETE &&
-	    json_parse_todo(c->body ? c->body : "", c->bodylen,
-	    c->req.method == HTTP_M_POST ? JSON_CREATE : JSON_UPDATE, &in,
-	    &err) == -1) {
-		server_respond_error(c, 400, NULL, err);
-		return;
-	}
-	memset(&req, 0, sizeof(req));
-	switch (c->req.method) {
-	case HTTP_M_POST:
-		req.type = IMSG_STORE_CREATE;
-		break;
-	case HTTP_M_PATCH:
-		req.type = IMSG_STORE_UPDATE;
-		req.mask = (in.has_task ? STORE_SET_TASK : 0) |
-		    (in.has_done ? STORE_SET_DONE : 0);
-		break;
-	default:
-		req.type = IMSG_STORE_DELETE;
-		break;
-	}
-	req.cn = c->peer->id.cn;
-	req.id = c->id;
-	req.task = in.task;
-	req.tasklen = in.tasklen;
-	req.done = in.done ? 1 : 0;
-	c->reqid = ++c->w->nextreq;
-	if (c->reqid == 0)
-		c->reqid = ++c->w->nextreq;
-	if ((wb = storemsg_encode_request(c->reqid, &req)) == NULL)
-		goto fail;
+	if (ar->http->method != HTTP_M_DELETE &&
+	    json_parse_todo(ar->body ? ar->body : "", ar->bodylen,
+	    ar->http->method == HTTP_M_POST ? JSON_CREATE : JSON_UPDATE, &in,
+	    &err) == -1)
+		return api_error(r, 400, NULL, err);
+	api_write_req(ar, &in, &req);
+	r->store = storemsg_encode_request(ar->reqid, &req);
+	toolong = r->store == NULL && errno == EMSGSIZE;
 	todo_input_clear(&in);
-	c->wait = WAIT_STORE;
-	if (worker_send_store(c->w, c, wb) == -1) {
-		c->wait = WAIT_NONE;
-		server_respond_error(c, 503, NULL, "store unavailable");
-	}
-	return;
- fail:
-	toolong = errno == EMSGSIZE;
-	todo_input_clear(&in);
+	if (r->store != NULL)
+		return API_STORE;
 	/* a name longer than X.509 allows: the parent would refuse it */
 	if (toolong)
-		server_respond_error(c, 403, NULL,
+		return api_error(r, 403, NULL,
 		    "client certificate name too long");
-	else
-		server_respond_error(c, 500, NULL, "out of memory");
+	return api_error(r, 500, NULL, "out of memory");
 }
 
 /*
@@ -269,181 +291,128 @@ api_cross_site(const struct http_request *req)
 }
 
 /* GET of the page, its script, style or icon (api_admit routed it). */
-static void
-api_page(struct conn *c)
+static enum api_verdict
+api_page(const struct api_req *ar, struct api_resp *r)
 {
-	const struct page_asset	*a = page_lookup(c->req.path);
-	struct buf		 b;
-	char			 hdr[1024];
+	const struct page_asset	*a = page_lookup(ar->http->path);
 
-	if (page_headers(a, hdr, sizeof(hdr)) == 0) {
-		server_respond_error(c, 500, NULL, "page headers too long");
-		return;
+	if (page_headers(a, r->extra, sizeof(r->extra)) == 0) {
+		r->extra[0] = '\0';
+		return api_error(r, 500, NULL, "page headers too long");
 	}
-	c->ctype = a->ctype;
-	if (a->data == NULL) {
-		server_respond(c, 204, hdr, NULL);
-		return;
-	}
-	if (http_etag_match(c->req.if_none_match, a->etag)) {
-		server_respond(c, 304, hdr, NULL);
-		return;
-	}
-	buf_init(&b, 0);
-	if (buf_add(&b, a->data, *a->len) == -1) {
-		buf_free(&b);
-		server_respond_error(c, 500, NULL, "out of memory");
-		return;
-	}
-	server_respond(c, 200, hdr, &b);
-	buf_free(&b);
+	r->ctype = a->ctype;
+	if (a->data == NULL)
+		return api_respond(r, 204, NULL);
+	if (http_etag_match(ar->http->if_none_match, a->etag))
+		return api_respond(r, 304, NULL);
+	if (buf_add(&r->body, a->data, *a->len) == -1)
+		return api_error(r, 500, NULL, "out of memory");
+	return api_respond(r, 200, NULL);
+}
+
+/* Routing and authorization: API_ADMIT, or the refusal. */
+static enum api_verdict
+api_admit_route(const struct api_env *env, struct api_req *ar,
+    struct api_resp *r)
+{
+	const struct http_request	*req = ar->http;
+	uint32_t			 class;
+
+	ar->id = 0;
+	ar->route = api_route(req->path ? req->path : "", &ar->id);
+	if (ar->route == ROUTE_NONE)
+		return api_error(r, 404, NULL, "no such path");
+	if (!api_method_allowed(ar->route, req->method))
+		return api_error(r, 405, api_allow[ar->route],
+		    "method not allowed");
+	/* the page is for browsers; API clients asking for / get JSON */
+	if (ar->route == ROUTE_PAGE && page_lookup(req->path)->html &&
+	    !req->accept_html)
+		return api_error(r, 404, NULL, "no such path");
+	class = ar->route == ROUTE_METRICS ? AUTHZ_METRICS :
+	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
+	if (class == AUTHZ_WRITE && api_cross_site(req))
+		return api_error(r, 403, NULL, "cross-site write refused");
+	/* the rules in force now, also for connections older than them */
+	if (!authz_check(env->rules, &ar->peer->id, class,
+	    api_authz_method(req->method), req->path, NULL))
+		return api_error(r, 403, NULL, "not authorized");
+	return API_ADMIT;
 }
 
 /*
  * The head of a request: route it, authorize it, check its body's framing,
- * in the order todod(8) fixes.  Returns 1 when the request is admitted
- * (server.c reads its body, if any, then calls api_request once), 0 when
- * it was refused: the response is queued and c may be gone.
+ * in the order todod(8) fixes.  API_ADMIT: server.c reads the body, if
+ * any, then calls api_request once.  API_RESPOND: refused, r says how.
  */
-/*
- * A certificate revoked since the connection was verified gets no more
- * requests: this one is refused and the connection closes after the
- * answer (its tickets no longer resume: the policy named in them changed).
- */
-static int
-api_peer_current(struct conn *c)
+enum api_verdict
+api_admit(const struct api_env *env, struct api_req *ar, struct api_resp *r)
 {
-	char	 why[128];
+	const struct http_request	*req = ar->http;
+	int				 writes;
 
-	if (server_peer_check(c, why, sizeof(why)))
-		return 1;
-	c->w->ctr->conns_cut++;
-	log_info("peer=%s cn=\"%s\" connection cut: %s", c->peer_addr,
-	    c->peer->cnlog, why);
-	c->rs.close = 1;
-	server_respond_error(c, 403, NULL, why);
-	return 0;
-}
-
-int
-api_admit(struct conn *c)
-{
-	struct http_request	*req = &c->req;
-	int			 writes;
-	uint32_t		 class;
-
-	if (!api_peer_current(c))
-		return 0;
-	c->id = 0;
-	c->route = api_route(req->path ? req->path : "", &c->id);
-	if (c->route == ROUTE_NONE) {
-		server_respond_error(c, 404, NULL, "no such path");
-		return 0;
-	}
-	if (!api_method_allowed(c->route, req->method)) {
-		server_respond_error(c, 405, api_allow[c->route],
-		    "method not allowed");
-		return 0;
-	}
-	/* the page is for browsers; API clients asking for / get JSON */
-	if (c->route == ROUTE_PAGE && page_lookup(req->path)->html &&
-	    !req->accept_html) {
-		server_respond_error(c, 404, NULL, "no such path");
-		return 0;
-	}
+	if (api_admit_route(env, ar, r) != API_ADMIT)
+		return API_RESPOND;
 	writes = req->method == HTTP_M_POST || req->method == HTTP_M_PATCH;
-	class = c->route == ROUTE_METRICS ? AUTHZ_METRICS :
-	    req->method == HTTP_M_GET ? AUTHZ_READ : AUTHZ_WRITE;
-	if (class == AUTHZ_WRITE && api_cross_site(req)) {
-		server_respond_error(c, 403, NULL,
-		    "cross-site write refused");
-		return 0;
-	}
-	/* the rules in force now, also for connections older than them */
-	if (!authz_check(&c->w->conf->rules, &c->peer->id, class,
-	    api_authz_method(req->method), req->path, NULL)) {
-		server_respond_error(c, 403, NULL, "not authorized");
-		return 0;
-	}
 	/* Content-Length: 0 is a length: its empty body is a 400 below. */
-	if (writes && !req->chunked && req->content_length < 0) {
-		server_respond_error(c, 411, NULL, "length required");
-		return 0;
-	}
-	if (req->content_length > HTTP_MAX_BODY) {
-		server_respond_error(c, 413, NULL, "request body too large");
-		return 0;
-	}
-	if (writes && http_content_type_ok(req->content_type) == -1) {
-		server_respond_error(c, 415, NULL,
+	if (writes && !req->chunked && req->content_length < 0)
+		return api_error(r, 411, NULL, "length required");
+	if (req->content_length > HTTP_MAX_BODY)
+		return api_error(r, 413, NULL, "request body too large");
+	if (writes && http_content_type_ok(req->content_type) == -1)
+		return api_error(r, 415, NULL,
 		    "content type must be application/json");
-		return 0;
-	}
-	return 1;
+	return API_ADMIT;
 }
 
-/* The whole request, admitted and with its body: answer it, once. */
-void
-api_request(struct conn *c)
+/*
+ * The whole request, admitted and with its body.  After API_WAIT_CACHE
+ * the caller asks again (route and id are still those of api_admit).
+ */
+enum api_verdict
+api_request(const struct api_env *env, struct api_req *ar,
+    struct api_resp *r)
 {
-	switch (c->route) {
+	switch (ar->route) {
 	case ROUTE_METRICS:
-		c->wait = WAIT_METRICS;
-		c->reqid = ++c->w->nextreq;
-		if (worker_send_metrics(c->w, c) == -1) {
-			c->wait = WAIT_NONE;
-			server_respond_error(c, 503, NULL,
-			    "metrics unavailable");
-		}
-		break;
+		return API_METRICS;
 	case ROUTE_PAGE:
-		api_page(c);
-		break;
+		return api_page(ar, r);
 	case ROUTE_TODOS:
 	case ROUTE_TODO:
-		if (c->req.method == HTTP_M_GET)
-			api_get(c);
-		else
-			api_write(c);
-		break;
+		if (ar->http->method == HTTP_M_GET)
+			return api_get(env, ar, r);
+		return api_write(ar, r);
 	default:
-		server_respond_error(c, 404, NULL, "no such path");
-		break;
+		return api_error(r, 404, NULL, "no such path");
 	}
-}
-
-/* A GET that waited for the cache: route and id are those of api_admit. */
-void
-api_cache_ready(struct conn *c)
-{
-	api_get(c);
 }
 
 /* The parent's answer to a write. */
 void
-api_store_reply(struct conn *c, struct ipc_msg *msg)
+api_store_reply(const struct api_req *ar, struct ipc_msg *msg,
+    struct api_resp *r)
 {
 	struct storemsg_reply	 rep;
 	const char		*what;
-	struct buf		 b;
 	char			 loc[64];
 	int			 code;
 
 	if (storemsg_decode_reply(msg, &rep) == -1)
 		fatalx("%s: malformed store reply", __func__);
 	if (rep.status == STORE_NOTFOUND) {
-		server_respond_error(c, 404, NULL, "no such TODO item");
+		api_error(r, 404, NULL, "no such TODO item");
 		return;
 	}
 	if (rep.status == STORE_UNAVAILABLE) {
-		server_respond_error(c, 503, NULL, "store unavailable");
+		api_error(r, 503, NULL, "store unavailable");
 		return;
 	}
 	if (rep.status != STORE_OK) {
-		server_respond_error(c, 500, NULL, "store failed");
+		api_error(r, 500, NULL, "store failed");
 		return;
 	}
-	switch (c->req.method) {
+	switch (ar->http->method) {
 	case HTTP_M_POST:
 		what = "TODO item created";
 		code = 201;
@@ -457,32 +426,27 @@ api_store_reply(struct conn *c, struct ipc_msg *msg)
 		code = 200;
 		break;
 	}
-	buf_init(&b, 0);
-	buf_add_str(&b, c->peer->cnjson);
-	buf_add_str(&b, ",\"message\":");
-	json_add_string(&b, what, strlen(what));
-	buf_add_str(&b, ",\"todo\":");
-	json_add_todo(&b, rep.item.id, rep.item.task, rep.item.tasklen,
+	buf_add_str(&r->body, ar->peer->cnjson);
+	buf_add_str(&r->body, ",\"message\":");
+	json_add_string(&r->body, what, strlen(what));
+	buf_add_str(&r->body, ",\"todo\":");
+	json_add_todo(&r->body, rep.item.id, rep.item.task, rep.item.tasklen,
 	    rep.item.done);
-	buf_add(&b, "}", 1);
+	buf_add(&r->body, "}", 1);
 	snprintf(loc, sizeof(loc), "Location: /todo/%lld\r\n",
 	    (long long)rep.item.id);
-	server_respond(c, code, code == 201 ? loc : NULL, &b);
-	buf_free(&b);
+	api_respond(r, code, code == 201 ? loc : NULL);
 }
 
 void
-api_metrics_reply(struct conn *c, struct ipc_msg *msg)
+api_metrics_reply(struct ipc_msg *msg, struct api_resp *r)
 {
 	const void	*p;
 	size_t		 n;
-	struct buf	 b;
 
 	if (ipc_get_data(msg, &p, &n) == -1 || ipc_get_end(msg) == -1)
 		fatalx("%s: malformed metrics reply", __func__);
-	buf_init(&b, 0);
-	buf_add(&b, p, n);
-	c->ctype = "text/plain; version=0.0.4; charset=utf-8";
-	server_respond(c, 200, NULL, &b);
-	buf_free(&b);
+	buf_add(&r->body, p, n);
+	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	api_respond(r, 200, NULL);
 }

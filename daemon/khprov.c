@@ -102,6 +102,7 @@ struct khprov {
 	int			 timeout;	/* ms */
 	int			 decoding;	/* offer the decoders */
 	khprov_observer_fn	 observer;
+	void			*observer_arg;
 	OSSL_LIB_CTX		*corectx;	/* reads the core's BIOs */
 	OSSL_PROVIDER		*prov[2];	/* default, ours */
 	EVP_MD			*md[KHP_NMDS];
@@ -253,7 +254,8 @@ khp_roundtrip(struct khprov *kp, uint32_t keyid, uint32_t alg, uint32_t md,
 	r = khp_wait_reply(kp, req.reqid, deadline, sig, sigsize, siglen);
  done:
 	if (kp->observer != NULL)
-		kp->observer(khp_now_usec() - start, r == 0);
+		kp->observer(kp->observer_arg, khp_now_usec() - start,
+		    r == 0);
 	return r;
 }
 
@@ -938,7 +940,8 @@ khprov_set_timeout(struct khprov *kp, int ms)
 }
 
 void
-khprov_set_observer(struct khprov *kp, khprov_observer_fn fn)
+khprov_set_observer(struct khprov *kp, khprov_observer_fn fn, void *arg)
 {
 	kp->observer = fn;
+	kp->observer_arg = arg;
 }

@@ -22,12 +22,14 @@
 #define KHPROV_TIMEOUT		1000	/* ms, default round-trip bound */
 
 struct khprov;
-typedef void	(*khprov_observer_fn)(uint64_t, int);
+/* Each signature: its round trip in microseconds, and whether it worked. */
+typedef void	(*khprov_observer_fn)(void *, uint64_t, int);
 
 struct khprov	*khprov_init(void);
 void		 khprov_set_channel(struct khprov *, int);
 void		 khprov_set_timeout(struct khprov *, int);
-void		 khprov_set_observer(struct khprov *, khprov_observer_fn);
+void		 khprov_set_observer(struct khprov *, khprov_observer_fn,
+		    void *);
 int		 khprov_has_channel(const struct khprov *);
 void		 khprov_decoders(struct khprov *, int);
 

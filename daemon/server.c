@@ -19,13 +19,19 @@
 #include <openssl/x509_vfy.h>
 #include <tls.h>
 
+#include "api.h"
 #include "cache.h"
 #include "hslimit.h"
-#include "json.h"
+#include "http.h"
+#include "ipc.h"
 #include "log.h"
+#include "peer.h"
+#include "proto.h"
 #include "reqstate.h"
+#include "server.h"
+#include "tlsconf.h"
 #include "tlshook.h"
-#include "worker.h"
+#include "wconf.h"
 
 #define SERVER_ACCEPT_BATCH	1	/* calm: one per wakeup */
 #define SERVER_ACCEPT_BURST	256	/* under pressure: drain the queue */
@@ -34,6 +40,56 @@
 #define SERVER_CLOSE_TIMEOUT	2	/* seconds for a close_notify */
 #define SERVER_STREAM_CHUNK	(64 * 1024)
 #define SERVER_OUT_KEEP		4096	/* keep smaller buffers when idle */
+#define SERVER_SCRATCH		(64 * 1024)
+
+enum conn_wait {
+	WAIT_NONE,
+	WAIT_STORE,
+	WAIT_CACHE,
+	WAIT_METRICS
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	RB_ENTRY(conn)		 pending;	/* by reqid while WAIT_STORE */
+	struct server		*srv;
+	int			 fd;
+	struct tls		*tls;
+	struct tlsgen		*gen;
+	struct event		 ev;
+	struct reqstate		 rs;		/* the one state machine */
+	struct hsentry		 hs;		/* until the handshake is done */
+	enum conn_wait		 wait;
+	uint64_t		 waitseq;	/* WAIT_CACHE: store seq needed */
+	char			 peer_addr[80];
+	struct timeval		 deadline;	/* current timeout, absolute */
+	uint8_t			*ra;		/* read ahead of OpenSSL */
+	size_t			 raoff;
+	size_t			 ralen;
+
+	struct peer		*peer;		/* after the handshake */
+	uint32_t		 checked;	/* generation whose CRL it passed */
+
+	/* the request being read or answered */
+	struct buf		 in;
+	struct http_parser	 hp;
+	struct http_request	 req;
+	struct api_req		 ar;		/* what the API sees of it */
+	struct http_chunked	 chunk;
+	char			*body;
+	size_t			 bodylen;
+	size_t			 bodyneed;	/* Content-Length: still to come */
+	int			 requests;	/* answered on this connection */
+
+	/* the response */
+	struct buf		 out;
+	size_t			 outoff;
+	int			 status;
+	const char		*ctype;		/* NULL: application/json */
+	size_t			 bodysize;	/* for the log */
+	int64_t			 cursor;	/* streaming GET /todo: last id */
+	int			 streaming;	/* 1: chunked, 2: until close */
+};
 
 static void	conn_io(int, short, void *);
 static void	conn_handshake(struct conn *);
@@ -53,22 +109,71 @@ static int	conn_discard(struct conn *);
 static void	conn_written(struct conn *);
 static void	conn_kick(struct conn *);
 static void	conn_linger(struct conn *);
+static void	conn_api(struct conn *);
 static void	server_log(struct conn *);
+static void	server_accept_pause(struct server *, int);
+static void	server_respond(struct conn *, int, const char *,
+		    const struct buf *);
+static void	server_respond_error(struct conn *, int, const char *,
+		    const char *);
+static void	server_stream_todos(struct conn *);
 
-int
+static int
 server_conn_cmp(struct conn *a, struct conn *b)
 {
-	return a->reqid < b->reqid ? -1 : a->reqid > b->reqid;
+	return a->ar.reqid < b->ar.reqid ? -1 : a->ar.reqid > b->ar.reqid;
 }
 
+RB_PROTOTYPE(conn_pending, conn, pending, server_conn_cmp);
 RB_GENERATE(conn_pending, conn, pending, server_conn_cmp);
 
+void
+server_init(struct server *srv, struct event_base *base, struct cache *cache,
+    const struct server_port *port)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->base = base;
+	srv->cache = cache;
+	srv->port = *port;
+	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->cachewait);
+	hslimit_init(&srv->hs);
+	RB_INIT(&srv->waiting);
+	srv->ctr = &srv->ctr_local;
+	srv->state = &srv->state_local;
+	if ((srv->scratch = malloc(SERVER_SCRATCH)) == NULL ||
+	    (srv->rabuf = malloc(SERVER_SCRATCH)) == NULL)
+		fatal("%s", __func__);
+	srv->scratchlen = SERVER_SCRATCH;
+}
+
+/* The keyholder's signatures: timed, and a failure marks the handshake. */
+void
+server_sign_observer(void *arg, uint64_t usec, int ok)
+{
+	static const uint64_t	 bounds[MET_SIGN_NB] = MET_SIGN_BOUNDS;
+	struct server		*srv = arg;
+	struct shm_counters	*ctr = srv->ctr;
+	int			 i;
+
+	if (!ok) {
+		ctr->sign_failed++;
+		srv->sign_failed = 1;
+		return;
+	}
+	for (i = 0; i < MET_SIGN_NB && usec > bounds[i]; i++)
+		;
+	ctr->sign_bucket[i]++;
+	ctr->sign_count++;
+	ctr->sign_sum_us += usec;
+}
+
 static time_t
-server_now(struct worker *w)
+server_now(struct server *srv)
 {
 	struct timeval	 tv;
 
-	event_base_gettimeofday_cached(w->base, &tv);
+	event_base_gettimeofday_cached(srv->base, &tv);
 	return tv.tv_sec;
 }
 
@@ -78,7 +183,7 @@ conn_want(struct conn *c, short what)
 {
 	struct timeval	 now, tv;
 
-	event_base_gettimeofday_cached(c->w->base, &now);
+	event_base_gettimeofday_cached(c->srv->base, &now);
 	timersub(&c->deadline, &now, &tv);
 	if (tv.tv_sec < 0 || (tv.tv_sec == 0 && tv.tv_usec <= 0)) {
 		tv.tv_sec = 0;
@@ -87,10 +192,10 @@ conn_want(struct conn *c, short what)
 	if (event_initialized(&c->ev) && event_get_events(&c->ev) !=
 	    (what | EV_PERSIST)) {
 		event_del(&c->ev);
-		event_assign(&c->ev, c->w->base, c->fd, what | EV_PERSIST,
+		event_assign(&c->ev, c->srv->base, c->fd, what | EV_PERSIST,
 		    conn_io, c);
 	} else if (!event_initialized(&c->ev))
-		event_assign(&c->ev, c->w->base, c->fd, what | EV_PERSIST,
+		event_assign(&c->ev, c->srv->base, c->fd, what | EV_PERSIST,
 		    conn_io, c);
 	event_add(&c->ev, &tv);
 }
@@ -100,7 +205,7 @@ conn_set_deadline(struct conn *c, int seconds)
 {
 	struct timeval	 now;
 
-	event_base_gettimeofday_cached(c->w->base, &now);
+	event_base_gettimeofday_cached(c->srv->base, &now);
 	c->deadline = now;
 	c->deadline.tv_sec += seconds;
 }
@@ -150,7 +255,7 @@ static ssize_t
 conn_tls_read(struct tls *tls, void *buf, size_t len, void *arg)
 {
 	struct conn	*c = arg;
-	uint8_t		*rabuf = c->w->rabuf;
+	uint8_t		*rabuf = c->srv->rabuf;
 	ssize_t		 n;
 	size_t		 take;
 
@@ -165,7 +270,7 @@ conn_tls_read(struct tls *tls, void *buf, size_t len, void *arg)
 		}
 		return take;
 	}
-	n = read(c->fd, rabuf, c->w->scratchlen);
+	n = read(c->fd, rabuf, c->srv->scratchlen);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR ? TLS_WANT_POLLIN : -1;
 	take = len < (size_t)n ? len : (size_t)n;
@@ -192,7 +297,7 @@ conn_tls_write(struct tls *tls, const void *buf, size_t len, void *arg)
 		    -1;
 	/* We answered its hello: a live handshake, not a stalled one. */
 	if (n > 0 && c->rs.state == CONN_HANDSHAKE)
-		hslimit_touch(&c->w->hs, &c->hs);
+		hslimit_touch(&c->srv->hs, &c->hs);
 	return n;
 }
 
@@ -203,29 +308,29 @@ conn_tls_write(struct tls *tls, const void *buf, size_t len, void *arg)
  * most: a flood must not become a flood of log lines.
  */
 static int
-server_evict(struct worker *w, struct hsentry *e, const char *why)
+server_evict(struct server *srv, struct hsentry *e, const char *why)
 {
 	struct conn	*c;
-	time_t		 now = server_now(w);
+	time_t		 now = server_now(srv);
 
 	if (e == NULL)
 		return 0;
 	c = e->owner;
-	w->ctr->hsfail[HSF_TIMEOUT]++;
-	w->hs_evicted++;
-	if (now != w->hs_logtime) {
+	srv->ctr->hsfail[HSF_TIMEOUT]++;
+	srv->hs_evicted++;
+	if (now != srv->hs_logtime) {
 		log_info("peer=%s tls handshake failed: evicted (%s; %d "
 		    "unfinished, %d evicted since the last report)",
-		    c->peer_addr, why, w->hs.n, w->hs_evicted);
-		w->hs_logtime = now;
-		w->hs_evicted = 0;
+		    c->peer_addr, why, srv->hs.n, srv->hs_evicted);
+		srv->hs_logtime = now;
+		srv->hs_evicted = 0;
 	}
 	conn_free(c);
 	return 1;
 }
 
 static void
-server_conn_new(struct worker *w, int s, const struct sockaddr_storage *ss)
+server_conn_new(struct server *srv, int s, const struct sockaddr_storage *ss)
 {
 	struct conn	*c;
 
@@ -233,31 +338,31 @@ server_conn_new(struct worker *w, int s, const struct sockaddr_storage *ss)
 		close(s);
 		return;
 	}
-	c->w = w;
+	c->srv = srv;
 	c->fd = s;
 	server_peer_name(ss, c->peer_addr, sizeof(c->peer_addr));
-	if (tls_accept_cbs(w->tls->server, &c->tls, conn_tls_read,
+	if (tls_accept_cbs(srv->tls->server, &c->tls, conn_tls_read,
 	    conn_tls_write, c) == -1) {
 		log_warnx("peer=%s tls accept: %s", c->peer_addr,
-		    tls_error(w->tls->server));
+		    tls_error(srv->tls->server));
 		close(s);
 		free(c);
 		return;
 	}
-	c->gen = w->tls;
+	c->gen = srv->tls;
 	c->gen->refs++;
 	reqstate_init(&c->rs);
 	buf_init(&c->in, SERVER_READ_MAX);
 	buf_init(&c->out, 0);
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	w->nconns++;
-	w->ctr->conns_open++;
-	w->ctr->conns_total++;
-	if (hslimit_add(&w->hs, &c->hs, ss, c) == -1) {
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	srv->ctr->conns_open++;
+	srv->ctr->conns_total++;
+	if (hslimit_add(&srv->hs, &c->hs, ss, c) == -1) {
 		conn_free(c);
 		return;
 	}
-	conn_set_deadline(c, w->conf->main.timeout_handshake);
+	conn_set_deadline(c, srv->conf->main.timeout_handshake);
 	conn_want(c, EV_READ);
 }
 
@@ -268,16 +373,16 @@ server_conn_new(struct worker *w, int s, const struct sockaddr_storage *ss)
  * -1 when the queue is empty (or accepting has to pause).
  */
 static int
-server_accept_one(struct worker *w, struct listener *l)
+server_accept_one(struct server *srv, struct listener *l)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
-	int			 s, max = (int)w->conf->main.max_connections;
+	int			 s, max = (int)srv->conf->main.max_connections;
 
 	s = accept4(l->fd, (struct sockaddr *)&ss, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (s == -1 && (errno == EMFILE || errno == ENFILE) &&
-	    server_evict(w, hslimit_oldest(&w->hs), "out of descriptors")) {
+	    server_evict(srv, hslimit_oldest(&srv->hs), "out of descriptors")) {
 		len = sizeof(ss);
 		s = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -287,21 +392,21 @@ server_accept_one(struct worker *w, struct listener *l)
 			return 0;	/* the next one may be there */
 		if (errno == EMFILE || errno == ENFILE) {
 			log_warn("accept on %s", l->name);
-			server_accept_pause(w, 1);
+			server_accept_pause(srv, 1);
 		} else if (errno != EAGAIN)
 			log_warn("accept on %s", l->name);
 		return -1;
 	}
-	if (w->nconns >= max &&
-	    !server_evict(w, hslimit_oldest(&w->hs), "connection limit")) {
+	if (srv->nconns >= max &&
+	    !server_evict(srv, hslimit_oldest(&srv->hs), "connection limit")) {
 		/* A clean refusal: the client sees a close at once. */
-		w->ctr->conns_refused++;
+		srv->ctr->conns_refused++;
 		close(s);
 		return 0;
 	}
-	server_evict(w, hslimit_victim(&w->hs, &ss, HSLIMIT_BUDGET(max),
+	server_evict(srv, hslimit_victim(&srv->hs, &ss, HSLIMIT_BUDGET(max),
 	    HSLIMIT_PERSOURCE(max)), "handshake budget");
-	server_conn_new(w, s, &ss);
+	server_conn_new(srv, s, &ss);
 	return 0;
 }
 
@@ -315,64 +420,69 @@ static void
 server_accept(int fd, short ev, void *arg)
 {
 	struct listener	*l = arg;
-	struct worker	*w = l->w;
+	struct server	*srv = l->owner;
 	int		 i, batch;
 
-	batch = w->hs.n > SERVER_HS_CALM ? SERVER_ACCEPT_BURST :
+	batch = srv->hs.n > SERVER_HS_CALM ? SERVER_ACCEPT_BURST :
 	    SERVER_ACCEPT_BATCH;
-	for (i = 0; i < batch && w->accepting; i++)
-		if (server_accept_one(w, l) == -1)
+	for (i = 0; i < batch && srv->accepting; i++)
+		if (server_accept_one(srv, l) == -1)
 			break;
 }
 
 static void
 server_accept_resume(int fd, short ev, void *arg)
 {
-	struct worker	*w = arg;
+	struct server	*srv = arg;
 
-	server_accept_pause(w, 0);
+	server_accept_pause(srv, 0);
 }
 
 /* Stop (pause=1, for a second) or restart accepting on every listener. */
-void
-server_accept_pause(struct worker *w, int pause)
+static void
+server_accept_pause(struct server *srv, int pause)
 {
 	struct listener	*l;
 	struct timeval	 tv = { 1, 0 };
 
-	if (w->conf == NULL)
+	if (srv->conf == NULL)
 		return;
-	TAILQ_FOREACH(l, &w->conf->listeners, entry) {
+	TAILQ_FOREACH(l, &srv->conf->listeners, entry) {
 		if (pause)
 			event_del(&l->ev);
-		else if (!w->shutdown)
+		else if (!srv->shutdown)
 			event_add(&l->ev, NULL);
 	}
-	if (pause && !w->shutdown)
-		event_base_once(w->base, -1, EV_TIMEOUT, server_accept_resume,
-		    w, &tv);
+	if (pause && !srv->shutdown)
+		event_base_once(srv->base, -1, EV_TIMEOUT, server_accept_resume,
+		    srv, &tv);
 }
 
 /*
- * Switch from the listeners of the configuration in use (if any) to those
- * of wc.  The old configuration closes its own descriptors when freed.
+ * Put wc and its TLS in use: new connections are accepted on its
+ * listeners with tls.  The old configuration closes its own descriptors
+ * when freed; connections keep the TLS they were accepted with.
  */
 void
-server_listeners_apply(struct worker *w, struct wconf *wc)
+server_conf_apply(struct server *srv, struct wconf *wc, struct tlsgen *tls)
 {
 	struct listener	*l;
 
-	if (w->conf != NULL)
-		TAILQ_FOREACH(l, &w->conf->listeners, entry)
+	if (srv->conf != NULL)
+		TAILQ_FOREACH(l, &srv->conf->listeners, entry)
 			event_del(&l->ev);
 	TAILQ_FOREACH(l, &wc->listeners, entry) {
-		l->w = w;
-		event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST,
+		l->owner = srv;
+		event_assign(&l->ev, srv->base, l->fd, EV_READ | EV_PERSIST,
 		    server_accept, l);
-		if (!w->shutdown)
+		if (!srv->shutdown)
 			event_add(&l->ev, NULL);
 	}
-	w->accepting = !w->shutdown;
+	srv->accepting = !srv->shutdown;
+	wconf_free(srv->conf);
+	srv->conf = wc;
+	tlsgen_unref(srv->tls);
+	srv->tls = tls;
 }
 
 static enum met_hsfail
@@ -383,7 +493,7 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
 	enum met_hsfail			 r;
 	char				 subj[LOG_ESCAPE_SIZE(64)];
 
-	if (c->w->sign_failed) {
+	if (c->srv->sign_failed) {
 		snprintf(why, whylen, "keyholder signature failed");
 		return HSF_KEYHOLDER;
 	}
@@ -439,17 +549,17 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
  * connections already open for it at their next request.  Returns 1 when
  * the certificate is still good.
  */
-int
-server_peer_check(struct conn *c, char *why, size_t whylen)
+static int
+conn_peer_check(struct conn *c, char *why, size_t whylen)
 {
-	struct tlsgen	*g = c->w->tls;
+	struct tlsgen	*g = c->srv->tls;
 	int		 ok;
 
 	if (c->checked == g->gen)
 		return 1;
 	ok = peer_check(c->peer, g->crl, why, whylen);
 	if (g->crl != NULL)
-		c->w->ctr->revchecks[MET_REV_CRL][ok ? MET_REV_GOOD :
+		c->srv->ctr->revchecks[MET_REV_CRL][ok ? MET_REV_GOOD :
 		    MET_REV_REVOKED]++;
 	if (ok)
 		c->checked = g->gen;
@@ -459,11 +569,11 @@ server_peer_check(struct conn *c, char *why, size_t whylen)
 static void
 conn_handshake(struct conn *c)
 {
-	struct worker	*w = c->w;
+	struct server	*srv = c->srv;
 	char		 why[512];
 	int		 r, hsf;
 
-	w->sign_failed = 0;
+	srv->sign_failed = 0;
 	r = tls_handshake(c->tls);
 	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
 		conn_want(c, r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
@@ -472,25 +582,25 @@ conn_handshake(struct conn *c)
 	if (r == -1) {
 		hsf = server_hsfail_reason(c, tls_error(c->tls), why,
 		    sizeof(why));
-		w->ctr->hsfail[hsf]++;
+		srv->ctr->hsfail[hsf]++;
 		if (hsf == HSF_REVOKED)
-			w->ctr->revchecks[MET_REV_CRL][MET_REV_REVOKED]++;
+			srv->ctr->revchecks[MET_REV_CRL][MET_REV_REVOKED]++;
 		log_info("peer=%s tls handshake failed: %s", c->peer_addr, why);
 		conn_linger(c);
 		return;
 	}
-	w->ctr->handshakes++;
-	if ((c->peer = peer_get(&w->peers, c->tls, why, sizeof(why))) ==
+	srv->ctr->handshakes++;
+	if ((c->peer = peer_get(&srv->peers, c->tls, why, sizeof(why))) ==
 	    NULL) {
 		log_warnx("peer=%s client certificate: %s", c->peer_addr, why);
-		w->ctr->hsfail[HSF_BAD_CERT]++;
+		srv->ctr->hsfail[HSF_BAD_CERT]++;
 		conn_close(c);
 		return;
 	}
 	if (tls_conn_session_resumed(c->tls)) {
-		w->ctr->resumed++;
-		if (!server_peer_check(c, why, sizeof(why))) {
-			w->ctr->hsfail[HSF_REVOKED]++;
+		srv->ctr->resumed++;
+		if (!conn_peer_check(c, why, sizeof(why))) {
+			srv->ctr->hsfail[HSF_REVOKED]++;
 			log_info("peer=%s resumed session refused: %s",
 			    c->peer_addr, why);
 			conn_close(c);
@@ -500,14 +610,14 @@ conn_handshake(struct conn *c)
 		/* libtls verified the chain against this generation's CRL */
 		c->checked = c->gen->gen;
 		if (c->gen->crl != NULL)
-			w->ctr->revchecks[MET_REV_CRL][MET_REV_GOOD]++;
+			srv->ctr->revchecks[MET_REV_CRL][MET_REV_GOOD]++;
 	}
 	log_debug("peer=%s cn=\"%s\" %s %s%s", c->peer_addr, c->peer->cnlog,
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
-	hslimit_remove(&w->hs, &c->hs);		/* it has a certificate */
+	hslimit_remove(&srv->hs, &c->hs);		/* it has a certificate */
 	reqstate_established(&c->rs);
-	conn_set_deadline(c, w->conf->main.timeout_idle);
+	conn_set_deadline(c, srv->conf->main.timeout_idle);
 	conn_read(c);
 }
 
@@ -527,7 +637,7 @@ conn_idle(struct conn *c)
 	c->wait = WAIT_NONE;
 	if (c->in.len == 0 && c->in.size > SERVER_OUT_KEEP)
 		buf_free(&c->in);
-	conn_set_deadline(c, c->w->conf->main.timeout_idle);
+	conn_set_deadline(c, c->srv->conf->main.timeout_idle);
 	if (c->in.len > 0 || c->ralen > 0)
 		conn_kick(c);		/* a pipelined request */
 	else
@@ -559,7 +669,7 @@ conn_fail(struct conn *c, int status, const char *msg)
 static void
 conn_read(struct conn *c)
 {
-	struct worker	*w = c->w;
+	struct server	*srv = c->srv;
 	ssize_t		 n;
 	size_t		 room;
 	int		 i;
@@ -568,13 +678,13 @@ conn_read(struct conn *c)
 		if (conn_process(c))
 			return;
 		room = SERVER_READ_MAX - c->in.len;
-		if (room > w->scratchlen)
-			room = w->scratchlen;
+		if (room > srv->scratchlen)
+			room = srv->scratchlen;
 		if (room == 0) {
 			conn_fail(c, 413, "request too large");
 			return;
 		}
-		n = tls_read(c->tls, w->scratch, room);
+		n = tls_read(c->tls, srv->scratch, room);
 		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
 			conn_want(c, n == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
 			return;
@@ -590,7 +700,7 @@ conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		if (buf_add(&c->in, w->scratch, n) == -1) {
+		if (buf_add(&c->in, srv->scratch, n) == -1) {
 			conn_fail(c, 413, "request too large");
 			return;
 		}
@@ -612,7 +722,7 @@ conn_process(struct conn *c)
 		if (c->in.len == 0)
 			return 0;
 		reqstate_begin(&c->rs);
-		conn_set_deadline(c, c->w->conf->main.timeout_request);
+		conn_set_deadline(c, c->srv->conf->main.timeout_request);
 		conn_want(c, EV_READ);
 		return conn_head(c);
 	case CONN_HEAD:
@@ -648,17 +758,78 @@ conn_head(struct conn *c)
 }
 
 /*
- * The API sees the head once: it refuses the request (and has answered),
- * or admits it, and then gets the complete request once its body is in.
+ * A certificate revoked since the connection was verified gets no more
+ * requests: this one is refused and the connection closes after the
+ * answer (its tickets no longer resume: the policy named in them changed).
+ */
+static int
+conn_peer_current(struct conn *c)
+{
+	char	 why[128];
+
+	if (conn_peer_check(c, why, sizeof(why)))
+		return 1;
+	c->srv->ctr->conns_cut++;
+	log_info("peer=%s cn=\"%s\" connection cut: %s", c->peer_addr,
+	    c->peer->cnlog, why);
+	c->rs.close = 1;
+	server_respond_error(c, 403, NULL, why);
+	return 0;
+}
+
+/* What the API reads of the worker, as it is now. */
+static void
+server_api_env(struct server *srv, struct api_env *env)
+{
+	env->cache = srv->cache;
+	env->store_seq = __atomic_load_n(&srv->state->store_seq,
+	    __ATOMIC_ACQUIRE);
+	env->rules = &srv->conf->rules;
+}
+
+/* Send what the API answered: the one response to the request. */
+static void
+conn_answer(struct conn *c, struct api_resp *r)
+{
+	c->ctype = r->ctype;
+	if (r->stream) {
+		c->streaming = r->stream;
+		c->cursor = -1;
+		server_respond(c, r->status, r->extra[0] ? r->extra : NULL,
+		    NULL);
+		return;
+	}
+	server_respond(c, r->status, r->extra[0] ? r->extra : NULL, &r->body);
+}
+
+/*
+ * The API sees the head once: it refuses the request (and it is answered
+ * here), or admits it, and then gets the complete request once its body
+ * is in.
  */
 static int
 conn_admit(struct conn *c)
 {
-	if (!api_admit(c))
+	struct api_env	 env;
+	struct api_resp	 r;
+
+	if (!conn_peer_current(c))
 		return 1;
+	c->ar.http = &c->req;
+	c->ar.peer = c->peer;
+	c->ar.body = NULL;
+	c->ar.bodylen = 0;
+	server_api_env(c->srv, &env);
+	api_resp_init(&r);
+	if (api_admit(&env, &c->ar, &r) != API_ADMIT) {
+		conn_answer(c, &r);
+		api_resp_free(&r);
+		return 1;
+	}
+	api_resp_free(&r);
 	reqstate_admit(&c->rs, c->in.len > 0);
 	if (c->rs.state == CONN_API) {
-		api_request(c);
+		conn_api(c);
 		return 1;
 	}
 	if (conn_body_start(c) == -1)
@@ -721,8 +892,111 @@ conn_body(struct conn *c)
 		buf_consume(&c->in, c->bodyneed);
 	}
 	reqstate_body_done(&c->rs);
-	api_request(c);
+	conn_api(c);
 	return 1;
+}
+
+/* A GET waits until the worker's cache has every acknowledged write. */
+static void
+conn_wait_cache(struct conn *c, uint64_t seq)
+{
+	struct server	*srv = c->srv;
+
+	c->waitseq = seq;
+	c->wait = WAIT_CACHE;
+	conn_unwant(c);
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	TAILQ_INSERT_TAIL(&srv->cachewait, c, entry);
+}
+
+/* Work for the parent: the connection waits for server_reply(). */
+static void
+conn_wait_parent(struct conn *c, struct api_resp *r, enum api_verdict v)
+{
+	struct server	*srv = c->srv;
+	int		 rv;
+
+	if (v == API_STORE) {
+		rv = srv->port.store(srv->port.arg, r->store);
+		r->store = NULL;	/* the port has it */
+	} else
+		rv = srv->port.metrics(srv->port.arg, c->ar.reqid);
+	if (rv == -1) {
+		server_respond_error(c, 503, NULL, v == API_STORE ?
+		    "store unavailable" : "metrics unavailable");
+		return;
+	}
+	c->wait = v == API_STORE ? WAIT_STORE : WAIT_METRICS;
+	RB_INSERT(conn_pending, &srv->waiting, c);
+}
+
+/* The whole request is in: what the API says, done once. */
+static void
+conn_api(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	struct api_env	 env;
+	struct api_resp	 r;
+	enum api_verdict v;
+
+	c->ar.body = c->body;
+	c->ar.bodylen = c->bodylen;
+	if ((c->ar.reqid = ++srv->nextreq) == 0)
+		c->ar.reqid = ++srv->nextreq;
+	server_api_env(srv, &env);
+	api_resp_init(&r);
+	switch ((v = api_request(&env, &c->ar, &r))) {
+	case API_WAIT_CACHE:
+		conn_wait_cache(c, r.seq);
+		break;
+	case API_STORE:
+	case API_METRICS:
+		conn_wait_parent(c, &r, v);
+		break;
+	default:
+		conn_answer(c, &r);
+		break;
+	}
+	api_resp_free(&r);
+}
+
+/* The parent's answer to a store or metrics request resumes its GET. */
+void
+server_reply(struct server *srv, struct ipc_msg *msg)
+{
+	struct conn	 key, *c;
+	struct api_resp	 r;
+
+	key.ar.reqid = msg->hdr.peerid;
+	if ((c = RB_FIND(conn_pending, &srv->waiting, &key)) == NULL)
+		return;		/* the connection is gone */
+	RB_REMOVE(conn_pending, &srv->waiting, c);
+	c->wait = WAIT_NONE;
+	api_resp_init(&r);
+	if (msg->hdr.type == IMSG_STORE_REPLY)
+		api_store_reply(&c->ar, msg, &r);
+	else
+		api_metrics_reply(msg, &r);
+	conn_answer(c, &r);
+	api_resp_free(&r);
+}
+
+/* Resume the GETs that waited for the cache to catch up with the store. */
+void
+server_cache_wake(struct server *srv)
+{
+	struct conn	*c, *next;
+
+	if (!srv->cache->ready)
+		return;
+	TAILQ_FOREACH_SAFE(c, &srv->cachewait, entry, next) {
+		if (c->waitseq > srv->cache->seq)
+			continue;
+		TAILQ_REMOVE(&srv->cachewait, c, entry);
+		TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+		c->wait = WAIT_NONE;
+		conn_api(c);
+	}
 }
 
 /*
@@ -763,18 +1037,18 @@ conn_discard(struct conn *c)
 }
 
 static const char *
-server_date(struct worker *w)
+server_date(struct server *srv)
 {
-	time_t		 now = server_now(w);
+	time_t		 now = server_now(srv);
 	struct tm	 tm;
 
-	if (now != w->datetime) {
-		w->datetime = now;
+	if (now != srv->datetime) {
+		srv->datetime = now;
 		gmtime_r(&now, &tm);
-		strftime(w->date, sizeof(w->date),
+		strftime(srv->date, sizeof(srv->date),
 		    "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	}
-	return w->date;
+	return srv->date;
 }
 
 static void
@@ -800,7 +1074,7 @@ server_count(struct conn *c)
 		break;
 	}
 	if ((s = met_status_index(c->status)) >= 0)
-		c->w->ctr->requests[m][s]++;
+		c->srv->ctr->requests[m][s]++;
 }
 
 static void
@@ -825,12 +1099,12 @@ server_log(struct conn *c)
 static void
 server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
 {
-	struct worker	*w = c->w;
+	struct server	*srv = c->srv;
 
 	c->status = status;
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n", status, http_status_text(status),
-	    server_date(w), c->ctype ? c->ctype : "application/json");
+	    server_date(srv), c->ctype ? c->ctype : "application/json");
 	/* RFC 9110 8.6: none in a 204; a 304's would be the 200's length */
 	if (bodylen >= 0 && status != 204 && status != 304)
 		buf_printf(&c->out, "Content-Length: %zd\r\n", bodylen);
@@ -850,13 +1124,13 @@ server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
  * lines.  reqstate decides whether the connection stays open after it,
  * and refuses a second response to one request.
  */
-void
+static void
 server_respond(struct conn *c, int status, const char *extra,
     const struct buf *body)
 {
 	size_t	 len = body ? body->len : 0;
 
-	if (c->w->shutdown || c->streaming == 2)
+	if (c->srv->shutdown || c->streaming == 2)
 		c->rs.close = 1;	/* HTTP/1.0 stream: the close ends it */
 	if (reqstate_respond(&c->rs, status) == -1) {
 		log_warnx("peer=%s response %d in state %s not sent: the "
@@ -876,16 +1150,17 @@ server_respond(struct conn *c, int status, const char *extra,
 	conn_write(c);
 }
 
-void
+/* An error from the server itself, in the API's form ({"error":...}). */
+static void
 server_respond_error(struct conn *c, int status, const char *extra,
     const char *msg)
 {
-	struct buf	 b;
+	struct api_resp	 r;
 
-	buf_init(&b, 0);
-	json_add_error(&b, msg ? msg : http_status_text(status));
-	server_respond(c, status, extra, &b);
-	buf_free(&b);
+	api_resp_init(&r);
+	api_resp_error(&r, status, extra, msg);
+	conn_answer(c, &r);
+	api_resp_free(&r);
 }
 
 /*
@@ -895,10 +1170,10 @@ server_respond_error(struct conn *c, int status, const char *extra,
  * response streams shows its state at the time its chunk is made.
  * streaming: 1 chunked (HTTP/1.1), 2 delimited by the close (HTTP/1.0).
  */
-void
+static void
 server_stream_todos(struct conn *c)
 {
-	struct cache		*cache = &c->w->cache;
+	struct cache		*cache = c->srv->cache;
 	struct cache_item	*it;
 	size_t			 hdr = 0, before;
 	char			 hex[16];
@@ -954,7 +1229,7 @@ conn_write(struct conn *c)
 			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
 				/* a slow reader gets the idle timeout */
 				conn_set_deadline(c,
-				    c->w->conf->main.timeout_idle);
+				    c->srv->conf->main.timeout_idle);
 				conn_want(c, n == TLS_WANT_POLLIN ?
 				    EV_READ : EV_WRITE);
 				return;
@@ -966,7 +1241,7 @@ conn_write(struct conn *c)
 				return;
 			}
 			c->outoff += n;
-			c->w->ctr->bytes_out += n;
+			c->srv->ctr->bytes_out += n;
 		}
 		c->outoff = 0;
 		c->out.len = 0;
@@ -994,7 +1269,7 @@ conn_written(struct conn *c)
 		break;
 	case CONN_DISCARD:
 		conn_body_start(c);
-		conn_set_deadline(c, c->w->conf->main.timeout_request);
+		conn_set_deadline(c, c->srv->conf->main.timeout_request);
 		conn_kick(c);
 		break;
 	case CONN_CLOSE:
@@ -1064,7 +1339,7 @@ conn_linger(struct conn *c)
 		conn_set_deadline(c, 1);
 	}
 	for (i = 0; i < 16; i++) {
-		n = read(c->fd, c->w->scratch, c->w->scratchlen);
+		n = read(c->fd, c->srv->scratch, c->srv->scratchlen);
 		if (n > 0)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -1078,18 +1353,18 @@ conn_linger(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
-	struct worker	*w = c->w;
+	struct server	*srv = c->srv;
 
 	conn_unwant(c);
-	hslimit_remove(&w->hs, &c->hs);
+	hslimit_remove(&srv->hs, &c->hs);
 	if (c->status != 0 && c->rs.state == CONN_WRITE)
 		server_log(c);		/* the response did not get out */
 	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)
-		RB_REMOVE(conn_pending, &w->waiting, c);
+		RB_REMOVE(conn_pending, &srv->waiting, c);
 	if (c->wait == WAIT_CACHE)
-		TAILQ_REMOVE(&w->cachewait, c, entry);
+		TAILQ_REMOVE(&srv->cachewait, c, entry);
 	else
-		TAILQ_REMOVE(&w->conns, c, entry);
+		TAILQ_REMOVE(&srv->conns, c, entry);
 	tls_free(c->tls);
 	close(c->fd);
 	tlsgen_unref(c->gen);
@@ -1100,16 +1375,16 @@ conn_free(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);
-	w->nconns--;
-	w->ctr->conns_open--;
-	if (w->shutdown && w->nconns == 0)
-		event_base_loopexit(w->base, NULL);
+	srv->nconns--;
+	srv->ctr->conns_open--;
+	if (srv->shutdown && srv->nconns == 0)
+		event_base_loopexit(srv->base, NULL);
 }
 
 static void
 conn_timeout(struct conn *c)
 {
-	struct worker	*w = c->w;
+	struct server	*srv = c->srv;
 
 	switch (reqstate_timeout(&c->rs)) {
 	case REQ_TO_408:
@@ -1123,7 +1398,7 @@ conn_timeout(struct conn *c)
 		break;
 	case REQ_TO_FREE:
 		if (c->rs.state == CONN_HANDSHAKE) {
-			w->ctr->hsfail[HSF_TIMEOUT]++;
+			srv->ctr->hsfail[HSF_TIMEOUT]++;
 			log_info("peer=%s tls handshake failed: timeout",
 			    c->peer_addr);
 		}
@@ -1173,25 +1448,25 @@ conn_io(int fd, short ev, void *arg)
  * after their current response.  The worker exits when none are left.
  */
 void
-server_shutdown(struct worker *w)
+server_shutdown(struct server *srv)
 {
 	struct conn	*c, *next;
 	struct listener	*l;
 
-	w->shutdown = 1;
-	w->accepting = 0;
-	if (w->conf != NULL)
-		TAILQ_FOREACH(l, &w->conf->listeners, entry)
+	srv->shutdown = 1;
+	srv->accepting = 0;
+	if (srv->conf != NULL)
+		TAILQ_FOREACH(l, &srv->conf->listeners, entry)
 			event_del(&l->ev);
-	TAILQ_FOREACH_SAFE(c, &w->conns, entry, next) {
+	TAILQ_FOREACH_SAFE(c, &srv->conns, entry, next) {
 		if (c->rs.state == CONN_IDLE ||
 		    c->rs.state == CONN_HANDSHAKE)
 			conn_free(c);
 		else
 			c->rs.close = 1;
 	}
-	TAILQ_FOREACH(c, &w->cachewait, entry)
+	TAILQ_FOREACH(c, &srv->cachewait, entry)
 		c->rs.close = 1;
-	if (w->nconns == 0)
-		event_base_loopexit(w->base, NULL);
+	if (srv->nconns == 0)
+		event_base_loopexit(srv->base, NULL);
 }

@@ -11,9 +11,10 @@
 #include "khprov.h"
 #include "log.h"
 #include "proto.h"
+#include "tlsconf.h"
 #include "tlshook.h"
 #include "tlsmat.h"
-#include "worker.h"
+#include "wconf.h"
 
 /*
  * The subject names of the CA bundle, for the CertificateRequest (see

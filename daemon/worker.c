@@ -14,21 +14,41 @@
 #include <tls.h>
 
 #include "authz.h"
+#include "cache.h"
 #include "cfgmsg.h"
+#include "ipc.h"
 #include "khprov.h"
 #include "log.h"
 #include "proc.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "server.h"
+#include "shm.h"
 #include "storemsg.h"
+#include "tlsconf.h"
+#include "wconf.h"
 #include "worker.h"
 
-#define WORKER_SCRATCH	(64 * 1024)
+/* Everything a worker process keeps: no other state is file-static. */
+struct worker {
+	struct event_base	*base;
+	int			 id;
+	int			 foreground;
+	char			 name[32];	/* "worker N", for the log */
+	struct ipc		 parent;
+	struct event		 parent_ev;
+	short			 parent_events;
+	struct event		 shutdown_ev;
 
-/* khprov's observer takes no argument: the one pointer it needs. */
-static struct worker	*worker_observed;
+	struct wconf		*pending;	/* transaction in progress */
+	struct tlsgen		*pending_tls;	/* its TLS, once prepared */
+	struct khprov		*khprov;	/* keyholder signatures */
+	struct cache		 cache;
+	struct server		 srv;		/* connections; conf in use */
+};
 
 static void	worker_parent_io(int, short, void *);
+static void	worker_parent_flush(struct worker *);
 static void	worker_dispatch_parent(struct worker *, struct ipc_msg *);
 
 /* The log sink left bytes queued: wait until the channel drains. */
@@ -38,7 +58,7 @@ worker_log_kick(void *arg)
 	worker_parent_flush(arg);
 }
 
-void
+static void
 worker_parent_flush(struct worker *w)
 {
 	short	 want;
@@ -55,112 +75,28 @@ worker_parent_flush(struct worker *w)
 	w->parent_events = want;
 }
 
-int
-worker_send_store(struct worker *w, struct conn *c, struct ipc_wbuf *wb)
+/* The server's port to the parent: a store request, its reqid inside. */
+static int
+worker_send_store(void *arg, struct ipc_wbuf *wb)
 {
+	struct worker	*w = arg;
+
 	if (ipc_send(&w->parent, wb, -1) == -1)
 		return -1;
-	RB_INSERT(conn_pending, &w->waiting, c);
 	worker_parent_flush(w);
 	return 0;
 }
 
-int
-worker_send_metrics(struct worker *w, struct conn *c)
+static int
+worker_send_metrics(void *arg, uint32_t reqid)
 {
-	if (ipc_compose(&w->parent, IMSG_METRICS_REQ, c->reqid, -1, NULL,
+	struct worker	*w = arg;
+
+	if (ipc_compose(&w->parent, IMSG_METRICS_REQ, reqid, -1, NULL,
 	    0) == -1)
 		return -1;
-	RB_INSERT(conn_pending, &w->waiting, c);
 	worker_parent_flush(w);
 	return 0;
-}
-
-static struct conn *
-worker_pending_take(struct worker *w, uint32_t reqid)
-{
-	struct conn	 key, *c;
-
-	key.reqid = reqid;
-	if ((c = RB_FIND(conn_pending, &w->waiting, &key)) != NULL) {
-		RB_REMOVE(conn_pending, &w->waiting, c);
-		c->wait = WAIT_NONE;
-	}
-	return c;
-}
-
-static void
-worker_sign_observer(uint64_t usec, int ok)
-{
-	static const uint64_t	 bounds[MET_SIGN_NB] = MET_SIGN_BOUNDS;
-	struct shm_counters	*ctr = worker_observed->ctr;
-	int			 i;
-
-	if (!ok) {
-		ctr->sign_failed++;
-		worker_observed->sign_failed = 1;
-		return;
-	}
-	for (i = 0; i < MET_SIGN_NB && usec > bounds[i]; i++)
-		;
-	ctr->sign_bucket[i]++;
-	ctr->sign_count++;
-	ctr->sign_sum_us += usec;
-}
-
-static void
-wconf_free(struct wconf *wc)
-{
-	struct listener	*l;
-
-	if (wc == NULL)
-		return;
-	while ((l = TAILQ_FIRST(&wc->listeners)) != NULL) {
-		TAILQ_REMOVE(&wc->listeners, l, entry);
-		if (event_initialized(&l->ev))
-			event_del(&l->ev);
-		close(l->fd);
-		free(l);
-	}
-	authz_rules_free(&wc->rules);
-	buf_free(&wc->cert);
-	buf_free(&wc->keyref);
-	buf_free(&wc->ca);
-	buf_free(&wc->crl);
-	free(wc->ciphers);
-	explicit_bzero(wc->tickets, sizeof(wc->tickets));
-	free(wc);
-}
-
-static struct wconf *
-wconf_new(uint32_t gen)
-{
-	struct wconf	*wc;
-
-	if ((wc = calloc(1, sizeof(*wc))) == NULL)
-		fatal("%s", __func__);
-	wc->gen = gen;
-	TAILQ_INIT(&wc->listeners);
-	TAILQ_INIT(&wc->rules);
-	return wc;
-}
-
-/* Wake GETs that waited for the cache to catch up with the store. */
-static void
-worker_cache_wake(struct worker *w)
-{
-	struct conn	*c, *next;
-
-	if (!w->cache.ready)
-		return;
-	TAILQ_FOREACH_SAFE(c, &w->cachewait, entry, next) {
-		if (c->waitseq > w->cache.seq)
-			continue;
-		TAILQ_REMOVE(&w->cachewait, c, entry);
-		TAILQ_INSERT_TAIL(&w->conns, c, entry);
-		c->wait = WAIT_NONE;
-		api_cache_ready(c);
-	}
 }
 
 static int
@@ -213,7 +149,7 @@ worker_store_msg(struct worker *w, struct ipc_msg *msg)
 		worker_cache_change(w, msg);
 		break;
 	}
-	worker_cache_wake(w);
+	server_cache_wake(&w->srv);
 }
 
 static void
@@ -289,11 +225,11 @@ worker_ticket(struct worker *w, struct ipc_msg *msg)
 	if (cfgmsg_get_ticket(msg, &k) == -1)
 		fatalx("malformed ticket key from parent");
 	/* inside a transaction it belongs to the new configuration */
-	wc = w->pending != NULL ? w->pending : w->conf;
+	wc = w->pending != NULL ? w->pending : w->srv.conf;
 	if (wc != NULL)
 		cfgmsg_ticket_keep(wc->tickets, &wc->ntickets, &k);
-	if (w->pending == NULL && w->tls != NULL &&
-	    tlsgen_add_ticket(w->tls, &k) == -1)
+	if (w->pending == NULL && w->srv.tls != NULL &&
+	    tlsgen_add_ticket(w->srv.tls, &k) == -1)
 		log_warnx("ticket key %u refused", k.keyrev);
 	explicit_bzero(&k, sizeof(k));
 }
@@ -323,20 +259,15 @@ worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 static void
 worker_cfg_commit(struct worker *w, struct ipc_msg *msg)
 {
-	struct wconf	*old = w->conf;
 	uint32_t	 gen;
 
 	if (cfgmsg_get_gen(msg, &gen) == -1 || w->pending == NULL ||
 	    w->pending_tls == NULL || w->pending->gen != gen)
 		fatalx("commit of configuration %u that was not prepared",
 		    gen);
-	server_listeners_apply(w, w->pending);
-	w->conf = w->pending;
+	server_conf_apply(&w->srv, w->pending, w->pending_tls);
 	w->pending = NULL;
-	tlsgen_unref(w->tls);
-	w->tls = w->pending_tls;
 	w->pending_tls = NULL;
-	wconf_free(old);
 	log_debug("configuration %u in use", gen);
 }
 
@@ -353,14 +284,14 @@ worker_shm(struct worker *w, struct ipc_msg *msg)
 		if ((p = shm_map(msg->fd, sizeof(struct shm_state), 0)) ==
 		    NULL)
 			fatal("map shared state");
-		w->state = p;
+		w->srv.state = p;
 	} else if (kind == SHM_COUNTERS) {
 		if ((p = shm_map(msg->fd, sizeof(struct shm_counters), 1)) ==
 		    NULL)
 			fatal("map counters");
 		/* carry over what was counted before the segment came */
-		memcpy(p, &w->ctr_local, sizeof(w->ctr_local));
-		w->ctr = p;
+		memcpy(p, &w->srv.ctr_local, sizeof(w->srv.ctr_local));
+		w->srv.ctr = p;
 	} else
 		fatalx("unknown shared memory kind %u", kind);
 }
@@ -370,31 +301,26 @@ worker_shutdown_force(int fd, short ev, void *arg)
 {
 	struct worker	*w = arg;
 
-	log_info("grace period over, %d connections cut", w->nconns);
+	log_info("grace period over, %d connections cut", w->srv.nconns);
 	event_base_loopbreak(w->base);
 }
 
 static void
 worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 {
-	struct conn	*c;
 	struct timeval	 tv;
 	struct authz_rule *rule;
 	uint32_t	 gen, v;
 
 	switch (msg->hdr.type) {
 	case IMSG_STORE_REPLY:
-		if ((c = worker_pending_take(w, msg->hdr.peerid)) != NULL)
-			api_store_reply(c, msg);
+	case IMSG_METRICS_REPLY:
+		server_reply(&w->srv, msg);
 		break;
 	case IMSG_STORE_SNAPSHOT:
 	case IMSG_STORE_SNAPSHOT_END:
 	case IMSG_STORE_CHANGE:
 		worker_store_msg(w, msg);
-		break;
-	case IMSG_METRICS_REPLY:
-		if ((c = worker_pending_take(w, msg->hdr.peerid)) != NULL)
-			api_metrics_reply(c, msg);
 		break;
 	case IMSG_CFG_BEGIN:
 		if (cfgmsg_get_gen(msg, &gen) == -1)
@@ -448,12 +374,13 @@ worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
 		log_setverbose(v);
 		break;
 	case IMSG_CTL_SHUTDOWN:
-		if (w->shutdown)
+		if (w->srv.shutdown)
 			break;
-		log_debug("shutting down, %d connections", w->nconns);
-		server_shutdown(w);
+		log_debug("shutting down, %d connections", w->srv.nconns);
+		server_shutdown(&w->srv);
 		timerclear(&tv);
-		tv.tv_sec = (w->conf ? w->conf->main.timeout_request : 10) + 1;
+		tv.tv_sec = (w->srv.conf ? w->srv.conf->main.timeout_request :
+		    10) + 1;
 		evtimer_assign(&w->shutdown_ev, w->base, worker_shutdown_force,
 		    w);
 		evtimer_add(&w->shutdown_ev, &tv);
@@ -507,11 +434,11 @@ int
 worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
     gid_t gid, int maxconn)
 {
-	struct worker	 wk, *w = &wk;
-	struct event	 evterm, evint;
+	struct worker		 wk, *w = &wk;
+	struct server_port	 port;
+	struct event		 evterm, evint;
 
 	memset(w, 0, sizeof(*w));
-	worker_observed = w;
 	w->id = id;
 	w->foreground = foreground;
 	log_init(foreground, verbose);
@@ -520,26 +447,20 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	setproctitle("%s", w->name);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	TAILQ_INIT(&w->conns);
-	TAILQ_INIT(&w->cachewait);
-	hslimit_init(&w->hs);
-	RB_INIT(&w->waiting);
 	cache_init(&w->cache);
-	w->ctr = &w->ctr_local;
-	w->state = &w->state_local;
-	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL ||
-	    (w->rabuf = malloc(WORKER_SCRATCH)) == NULL)
-		fatal("%s", __func__);
-	w->scratchlen = WORKER_SCRATCH;
 
 	/* libraries first: the sandbox allows only what they do afterwards */
 	if ((w->khprov = khprov_init()) == NULL)
 		fatalx("cannot install the keyholder provider");
-	khprov_set_observer(w->khprov, worker_sign_observer);
 	if (tls_init() == -1)
 		fatalx("tls_init");
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	port.store = worker_send_store;
+	port.metrics = worker_send_metrics;
+	port.arg = w;
+	server_init(&w->srv, w->base, &w->cache, &port);
+	khprov_set_observer(w->khprov, server_sign_observer, &w->srv);
 
 	ipc_init(&w->parent, PROTO_CHANNEL_FD);
 	if (fcntl(PROTO_CHANNEL_FD, F_SETFL, O_NONBLOCK) == -1)
