@@ -204,6 +204,35 @@ ipc_get(struct ipc *ipc, struct ipc_msg *msg)
 	return 1;
 }
 
+/*
+ * Read once from the channel and give each whole message to fn, until
+ * none is left or the channel is cleared (fn may clear it: a child that
+ * broke the rules).  Returns 1 while the channel is open, 0 when the other
+ * end closed it or reading failed (errno 0 for the end of file), -1 for a
+ * malformed message (errno says how).
+ */
+int
+ipc_read_all(struct ipc *ipc, void (*fn)(void *, struct ipc_msg *),
+    void *arg)
+{
+	struct ipc_msg	 msg;
+	ssize_t		 n;
+	int		 r = 0;
+
+	if ((n = ipc_read(ipc)) == -1 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0) {
+		if (n == 0)
+			errno = 0;
+		return 0;
+	}
+	while (ipc->fd != -1 && (r = ipc_get(ipc, &msg)) == 1) {
+		fn(arg, &msg);
+		ipc_msg_free(&msg);
+	}
+	return r == -1 ? -1 : 1;
+}
+
 void
 ipc_msg_free(struct ipc_msg *msg)
 {

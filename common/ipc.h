@@ -77,6 +77,8 @@ void		 ipc_setmax(struct ipc *, size_t);
 
 ssize_t		 ipc_read(struct ipc *);
 int		 ipc_get(struct ipc *, struct ipc_msg *);
+int		 ipc_read_all(struct ipc *,
+		    void (*)(void *, struct ipc_msg *), void *);
 void		 ipc_msg_free(struct ipc_msg *);
 
 struct ipc_wbuf	*ipc_create(uint32_t, uint32_t, size_t);

@@ -468,37 +468,37 @@ proc_pong(struct proc *p, struct ipc_msg *msg)
 	}
 }
 
+/* A message from the child; a dispatch that kills it ends the reading. */
+static void
+proc_dispatch(void *arg, struct ipc_msg *msg)
+{
+	struct proc	*p = arg;
+
+	if (msg->hdr.type == IMSG_PONG)
+		proc_pong(p, msg);
+	else
+		p->g->hooks.dispatch(p, msg, p->g->arg);
+}
+
 static void
 proc_io(int fd, short ev, void *arg)
 {
 	struct proc	*p = arg;
-	struct ipc_msg	 msg;
-	ssize_t		 n;
 	int		 r;
 
 	if (ev & EV_WRITE)
 		proc_flush(p);
 	if (!(ev & EV_READ) || !proc_alive(p))
 		return;
-	n = ipc_read(&p->ipc);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
+	if ((r = ipc_read_all(&p->ipc, proc_dispatch, p)) == 0) {
 		/* closed: SIGCHLD follows and restarts it */
 		event_del(&p->ev);
 		p->events = 0;
 		return;
 	}
-	while (proc_alive(p) && (r = ipc_get(&p->ipc, &msg)) != 0) {
-		if (r == -1) {
-			proc_kill(p, "bad framing on its channel");
-			return;
-		}
-		if (msg.hdr.type == IMSG_PONG)
-			proc_pong(p, &msg);
-		else
-			p->g->hooks.dispatch(p, &msg, p->g->arg);
-		ipc_msg_free(&msg);
+	if (r == -1) {
+		proc_kill(p, "bad framing on its channel");
+		return;
 	}
 	proc_flush(p);
 }

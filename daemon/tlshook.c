@@ -35,12 +35,26 @@ struct tlshook_rec {
 LIST_HEAD(tlshook_recs, tlshook_rec);
 
 /*
- * Interposition has no context argument: what libretls installs (the same
- * two functions on every context it makes) and the index of our ex_data
- * are facts of the process.
+ * The callbacks libretls installed on one context, kept in that context
+ * (SSL_CTX ex_data) and freed with it: the wrappers find them from the
+ * SSL they are called for.
  */
-static ticket_cb_t		 tlshook_ticket_orig;
-static verify_cb_t		 tlshook_verify_orig;
+struct tlshook_ctx {
+	ticket_cb_t		 ticket;
+	verify_cb_t		 verify;
+};
+
+/*
+ * What stays file-static, and why it has to.  An interposed libssl
+ * function has the signature libssl gives it, so nothing of ours reaches
+ * it but through OpenSSL objects: the ex_data indexes are process-wide in
+ * OpenSSL itself, and so are the libssl functions the wrappers call on
+ * (their `next'); the live records are found from a struct tls, which
+ * libtls never lets us map to its SSL; the CA names and the count cross
+ * from tlsconf.c to the contexts libtls makes inside tls_configure(),
+ * which takes no argument of ours.
+ */
+static int			 tlshook_ctx_idx = -1;
 static int			 tlshook_idx = -1;
 static struct tlshook_recs	 tlshook_live = LIST_HEAD_INITIALIZER(tlshook_live);
 static int			 tlshook_nctx;
@@ -60,13 +74,58 @@ tlshook_next(const char *name)
 	return fn;
 }
 
+/* OpenSSL frees a context's record with the context. */
+static void
+tlshook_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	free(ptr);
+}
+
+/* The record of ctx; made when create is set and there is none. */
+static struct tlshook_ctx *
+tlshook_ctx_of(SSL_CTX *ctx, int create)
+{
+	struct tlshook_ctx	*hc;
+
+	if (ctx == NULL)
+		return NULL;
+	if (tlshook_ctx_idx == -1 && (tlshook_ctx_idx =
+	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+	    tlshook_ctx_free)) == -1)
+		return NULL;
+	if ((hc = SSL_CTX_get_ex_data(ctx, tlshook_ctx_idx)) != NULL ||
+	    !create)
+		return hc;
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return NULL;
+	if (SSL_CTX_set_ex_data(ctx, tlshook_ctx_idx, hc) != 1) {
+		free(hc);
+		return NULL;
+	}
+	return hc;
+}
+
+/*
+ * The context an SSL uses now: after a switch for SNI it is another of
+ * libretls' contexts, which libretls configures with the same callbacks.
+ */
+static struct tlshook_ctx *
+tlshook_ctx_of_ssl(SSL *ssl)
+{
+	return ssl != NULL ? tlshook_ctx_of(SSL_get_SSL_CTX(ssl), 0) : NULL;
+}
+
 static int
 tlshook_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
     EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx, int enc)
 {
-	int	 r;
+	struct tlshook_ctx	*hc = tlshook_ctx_of_ssl(ssl);
+	int			 r;
 
-	r = tlshook_ticket_orig(ssl, name, iv, ectx, hctx, enc);
+	if (hc == NULL || hc->ticket == NULL)
+		return 0;	/* no ticket: a full handshake, not a failure */
+	r = hc->ticket(ssl, name, iv, ectx, hctx, enc);
 	if (enc == 1 && r == 0)
 		return 1;
 	/*
@@ -154,6 +213,14 @@ tlshook_subject(struct tlshook_verify *v, X509 *cert)
 	}
 }
 
+/* The SSL whose peer xctx verifies. */
+static SSL *
+tlshook_ssl_of(X509_STORE_CTX *xctx)
+{
+	return X509_STORE_CTX_get_ex_data(xctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+}
+
 /* The record of the connection being verified, made on first use. */
 static struct tlshook_rec *
 tlshook_rec_of(X509_STORE_CTX *xctx)
@@ -161,8 +228,7 @@ tlshook_rec_of(X509_STORE_CTX *xctx)
 	struct tlshook_rec	*rec;
 	SSL			*ssl;
 
-	ssl = X509_STORE_CTX_get_ex_data(xctx,
-	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	ssl = tlshook_ssl_of(xctx);
 	if (ssl == NULL || tlshook_idx == -1)
 		return NULL;
 	if ((rec = SSL_get_ex_data(ssl, tlshook_idx)) != NULL)
@@ -181,11 +247,18 @@ tlshook_rec_of(X509_STORE_CTX *xctx)
 static int
 tlshook_verify(X509_STORE_CTX *xctx, void *arg)
 {
+	struct tlshook_ctx	*hc = tlshook_ctx_of_ssl(tlshook_ssl_of(xctx));
 	struct tlshook_rec	*rec;
 	X509			*cert;
 	int			 r;
 
-	r = tlshook_verify_orig(xctx, arg);
+	if (hc == NULL || hc->verify == NULL) {
+		/* not ours to judge: fail closed */
+		X509_STORE_CTX_set_error(xctx,
+		    X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	r = hc->verify(xctx, arg);
 	if (r != 1 && (rec = tlshook_rec_of(xctx)) != NULL) {
 		rec->v.error = X509_STORE_CTX_get_error(xctx);
 		rec->v.depth = X509_STORE_CTX_get_error_depth(xctx);
@@ -231,12 +304,19 @@ long
 SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
 {
 	static callback_ctrl_t	 next;
+	struct tlshook_ctx	*hc;
 
 	if (next == NULL)
 		next = (callback_ctrl_t)tlshook_next(__func__);
 	if (cmd == SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB && fp != NULL) {
-		tlshook_ticket_orig = (ticket_cb_t)fp;
-		fp = (void (*)(void))tlshook_ticket;
+		/* without a record libretls' own callback stays in place */
+		if ((hc = tlshook_ctx_of(ctx, 1)) == NULL)
+			log_warnx("%s: out of memory: session tickets may "
+			    "not resume", __func__);
+		else {
+			hc->ticket = (ticket_cb_t)fp;
+			fp = (void (*)(void))tlshook_ticket;
+		}
 	}
 	return next(ctx, cmd, fp);
 }
@@ -245,12 +325,19 @@ void
 SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 {
 	static set_verify_t	 next;
+	struct tlshook_ctx	*hc;
 
 	if (next == NULL)
 		next = (set_verify_t)tlshook_next(__func__);
 	if (cb != NULL) {
-		tlshook_verify_orig = cb;
-		cb = tlshook_verify;
+		/* without a record, no reason is logged: verification stays */
+		if ((hc = tlshook_ctx_of(ctx, 1)) == NULL)
+			log_warnx("%s: out of memory: verification failures "
+			    "will not say why", __func__);
+		else {
+			hc->verify = cb;
+			cb = tlshook_verify;
+		}
 	}
 	if (tlshook_idx == -1)
 		tlshook_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,

@@ -49,7 +49,7 @@ struct worker {
 
 static void	worker_parent_io(int, short, void *);
 static void	worker_parent_flush(struct worker *);
-static void	worker_dispatch_parent(struct worker *, struct ipc_msg *);
+static void	worker_dispatch_parent(void *, struct ipc_msg *);
 
 /* The log sink left bytes queued: wait until the channel drains. */
 static void
@@ -306,8 +306,9 @@ worker_shutdown_force(int fd, short ev, void *arg)
 }
 
 static void
-worker_dispatch_parent(struct worker *w, struct ipc_msg *msg)
+worker_dispatch_parent(void *arg, struct ipc_msg *msg)
 {
+	struct worker	*w = arg;
 	struct timeval	 tv;
 	struct authz_rule *rule;
 	uint32_t	 gen, v;
@@ -394,26 +395,17 @@ static void
 worker_parent_io(int fd, short ev, void *arg)
 {
 	struct worker	*w = arg;
-	struct ipc_msg	 msg;
-	ssize_t		 n;
 	int		 r;
 
 	if (ev & EV_WRITE)
 		worker_parent_flush(w);
 	if (!(ev & EV_READ))
 		return;
-	n = ipc_read(&w->parent);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n == 0 || n == -1) {
+	if ((r = ipc_read_all(&w->parent, worker_dispatch_parent, w)) == 0) {
 		/* the parent is gone: nobody to answer, nothing to store */
 		log_setchannel(NULL, NULL, NULL);
 		log_debug("parent channel closed, exiting");
 		exit(0);
-	}
-	while ((r = ipc_get(&w->parent, &msg)) == 1) {
-		worker_dispatch_parent(w, &msg);
-		ipc_msg_free(&msg);
 	}
 	if (r == -1)
 		fatal("parent channel");

@@ -207,9 +207,10 @@ keyholder_worker_add(struct keyholder *kh, struct ipc_msg *msg)
 }
 
 static void
-keyholder_dispatch_parent(struct keyholder *kh, struct ipc_msg *msg)
+keyholder_dispatch_parent(void *arg, struct ipc_msg *msg)
 {
-	uint32_t	 v;
+	struct keyholder	*kh = arg;
+	uint32_t		 v;
 	int		 type = msg->hdr.type;
 
 	if (type == IMSG_KH_KEY)
@@ -242,22 +243,12 @@ keyholder_dispatch_parent(struct keyholder *kh, struct ipc_msg *msg)
 static void
 keyholder_parent_input(struct keyholder *kh)
 {
-	struct ipc_msg	 msg;
-	ssize_t		 n;
-	int		 r;
+	int	 r;
 
-	if ((n = ipc_read(&kh->parent)) == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		fatal("%s: parent channel", __func__);
-	}
-	if (n == 0)		/* the parent is gone: so are we */
+	r = ipc_read_all(&kh->parent, keyholder_dispatch_parent, kh);
+	if (r == 0 && errno == 0)	/* the parent is gone: so are we */
 		keyholder_exit(kh, 0);
-	while ((r = ipc_get(&kh->parent, &msg)) == 1) {
-		keyholder_dispatch_parent(kh, &msg);
-		ipc_msg_free(&msg);
-	}
-	if (r == -1)
+	if (r != 1)
 		fatal("%s: parent channel", __func__);
 }
 
