@@ -112,8 +112,7 @@ static void	conn_linger(struct conn *);
 static void	conn_api(struct conn *);
 static void	server_log(struct conn *);
 static void	server_accept_pause(struct server *, int);
-static void	server_respond(struct conn *, int, const char *,
-		    const struct buf *);
+static void	server_respond(struct conn *, const struct api_resp *);
 static void	server_respond_error(struct conn *, int, const char *,
 		    const char *);
 static void	server_stream_todos(struct conn *);
@@ -787,21 +786,6 @@ server_api_env(struct server *srv, struct api_env *env)
 	env->rules = &srv->conf->rules;
 }
 
-/* Send what the API answered: the one response to the request. */
-static void
-conn_answer(struct conn *c, struct api_resp *r)
-{
-	c->ctype = r->ctype;
-	if (r->stream) {
-		c->streaming = r->stream;
-		c->cursor = -1;
-		server_respond(c, r->status, r->extra[0] ? r->extra : NULL,
-		    NULL);
-		return;
-	}
-	server_respond(c, r->status, r->extra[0] ? r->extra : NULL, &r->body);
-}
-
 /*
  * The API sees the head once: it refuses the request (and it is answered
  * here), or admits it, and then gets the complete request once its body
@@ -822,7 +806,7 @@ conn_admit(struct conn *c)
 	server_api_env(c->srv, &env);
 	api_resp_init(&r);
 	if (api_admit(&env, &c->ar, &r) != API_ADMIT) {
-		conn_answer(c, &r);
+		server_respond(c, &r);
 		api_resp_free(&r);
 		return 1;
 	}
@@ -954,7 +938,7 @@ conn_api(struct conn *c)
 		conn_wait_parent(c, &r, v);
 		break;
 	default:
-		conn_answer(c, &r);
+		server_respond(c, &r);
 		break;
 	}
 	api_resp_free(&r);
@@ -977,7 +961,7 @@ server_reply(struct server *srv, struct ipc_msg *msg)
 		api_store_reply(&c->ar, msg, &r);
 	else
 		api_metrics_reply(msg, &r);
-	conn_answer(c, &r);
+	server_respond(c, &r);
 	api_resp_free(&r);
 }
 
@@ -1120,30 +1104,33 @@ server_head(struct conn *c, int status, const char *extra, ssize_t bodylen)
 }
 
 /*
- * Queue the response to the current request; extra holds further header
- * lines.  reqstate decides whether the connection stays open after it,
- * and refuses a second response to one request.
+ * Queue the response to the current request, as the API (or the server,
+ * for its own errors) made it.  reqstate decides whether the connection
+ * stays open after it, and refuses a second response to one request.
  */
 static void
-server_respond(struct conn *c, int status, const char *extra,
-    const struct buf *body)
+server_respond(struct conn *c, const struct api_resp *r)
 {
-	size_t	 len = body ? body->len : 0;
+	size_t	 len = r->body.len;
 
-	if (c->srv->shutdown || c->streaming == 2)
+	if (c->srv->shutdown || r->stream == 2)
 		c->rs.close = 1;	/* HTTP/1.0 stream: the close ends it */
-	if (reqstate_respond(&c->rs, status) == -1) {
+	if (reqstate_respond(&c->rs, r->status) == -1) {
 		log_warnx("peer=%s response %d in state %s not sent: the "
-		    "request has its answer", c->peer_addr, status,
+		    "request has its answer", c->peer_addr, r->status,
 		    reqstate_name(c->rs.state));
 		return;
 	}
+	c->ctype = r->ctype;
+	c->streaming = r->stream;
+	c->cursor = -1;
 	c->bodysize = 0;
-	server_head(c, status, extra, c->streaming ? -1 : (ssize_t)len);
+	server_head(c, r->status, r->extra[0] ? r->extra : NULL,
+	    c->streaming ? -1 : (ssize_t)len);
 	if (c->streaming)
 		server_stream_todos(c);
 	else if (len > 0) {
-		buf_add(&c->out, body->data, len);
+		buf_add(&c->out, r->body.data, len);
 		c->bodysize = len;
 	}
 	server_count(c);
@@ -1159,7 +1146,7 @@ server_respond_error(struct conn *c, int status, const char *extra,
 
 	api_resp_init(&r);
 	api_resp_error(&r, status, extra, msg);
-	conn_answer(c, &r);
+	server_respond(c, &r);
 	api_resp_free(&r);
 }
 

@@ -342,6 +342,36 @@ try:
     row = row[:1] if row else None
     ok(row == ("ops-user",), "an item created by ops-user says so")
 
+    # --- a list too long to render at once is streamed from the cache ---
+    c = t.conn()
+    big = "x" * 4000
+    made = 0
+    for i in range(80):
+        c.request("POST", "/todo", body=json.dumps({"task": big}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        made += r.status == 201
+    c.close()
+    ok(made == 80, "80 items of 4000 bytes made (%d)" % made)
+    st, h, listed = t.request("GET", "/todo")
+    hl = {k.lower(): v for k, v in h.items()}
+    ok(st == 200 and hl.get("transfer-encoding") == "chunked" and
+       "content-length" not in hl, "HTTP/1.1: the long list is chunked")
+    ok(isinstance(listed, dict) and listed.get("client") == "mtls-client"
+       and sum(x["task"] == big for x in listed["todos"]) == 80,
+       "and complete: every item once, in one JSON document")
+    out = t.raw(b"GET /todo HTTP/1.0\r\n\r\n", timeout=10)
+    head, _, body = out.partition(b"\r\n\r\n")
+    try:
+        streamed = json.loads(body)
+    except ValueError:
+        streamed = None
+    ok(head.startswith(b"HTTP/1.1 200 ") and b"Content-Length" not in head
+       and b"chunked" not in head and b"Connection: close" in head and
+       streamed is not None and streamed["todos"] == listed["todos"],
+       "HTTP/1.0: the same list, ended by the close")
+
     # --- restart keeps every item ---------------------------------------
     st, h, before = t.request("GET", "/todo")
     t.stop()
