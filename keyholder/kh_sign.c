@@ -71,6 +71,19 @@ kh_key_find(const struct kh_keytab *tab, uint32_t keyid)
 	return NULL;
 }
 
+/* The contexts hold references to the key: freed before it is. */
+static void
+kh_key_sign_ctx_clear(struct kh_key *key)
+{
+	size_t	 a, m;
+
+	for (a = 0; a < KH_SIGN_NALGS; a++)
+		for (m = 0; m < KH_SIGN_NMDS; m++) {
+			EVP_PKEY_CTX_free(key->sctx[a][m]);
+			key->sctx[a][m] = NULL;
+		}
+}
+
 int
 kh_key_drop(struct kh_keytab *tab, uint32_t keyid)
 {
@@ -79,6 +92,7 @@ kh_key_drop(struct kh_keytab *tab, uint32_t keyid)
 	if ((key = kh_key_find(tab, keyid)) == NULL)
 		return -1;
 	TAILQ_REMOVE(tab, key, entry);
+	kh_key_sign_ctx_clear(key);
 	EVP_PKEY_free(key->pkey);	/* clears the private numbers */
 	kh_p11_key_free(key->p11);
 	freezero(key, sizeof(*key));
@@ -407,9 +421,48 @@ kh_shape_fits(enum kh_tls_shape shape, const struct proto_sign_req *h)
 	return h->alg != SIGN_RSA_PKCS1 && h->md >= SIGN_MD_SHA256;
 }
 
+/*
+ * The context that signs digests of md with alg and key, kept with the
+ * key: making one costs OpenSSL 3.0 a walk over its whole table of
+ * algorithm names (EVP_PKEY_CTX_new_from_pkey), a tenth of an ECDSA
+ * signature.  One signs any number of digests: the padding and the
+ * digest are fixed, a PSS salt or an ECDSA nonce is drawn for each.
+ */
+static EVP_PKEY_CTX *
+kh_key_sign_ctx(struct kh_key *key, uint32_t alg, uint32_t md)
+{
+	EVP_PKEY_CTX	**ctx;
+
+	if (alg >= KH_SIGN_NALGS || md >= KH_SIGN_NMDS)
+		return NULL;
+	ctx = &key->sctx[alg][md];
+	if (*ctx == NULL)
+		*ctx = kh_digest_ctx(key->pkey, alg, md, 0);
+	return *ctx;
+}
+
+/* Sign a digest with a file key's cached context; a failure drops it. */
+static int
+kh_key_sign_digest(struct kh_key *key, uint32_t alg, uint32_t md,
+    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen)
+{
+	EVP_PKEY_CTX	*ctx;
+
+	if ((ctx = kh_key_sign_ctx(key, alg, md)) == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	if (EVP_PKEY_sign(ctx, sig, siglen, dgst, dlen) == 1)
+		return 0;
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	key->sctx[alg][md] = NULL;
+	return -1;
+}
+
 /* Hash the input here (never trust a digest) and sign with key. */
 static int
-kh_sign_input(const struct kh_key *key, const struct proto_sign_req *h,
+kh_sign_input(struct kh_key *key, const struct proto_sign_req *h,
     const uint8_t *in, uint8_t *sig, size_t *siglen)
 {
 	uint8_t		 dgst[EVP_MAX_MD_SIZE];
@@ -427,8 +480,8 @@ kh_sign_input(const struct kh_key *key, const struct proto_sign_req *h,
 	if (key->p11 != NULL)
 		r = kh_p11_op(key, h->alg, h->md, dgst, dlen, sig, siglen, 0);
 	else
-		r = kh_pkey_op(key->pkey, h->alg, h->md, dgst, dlen, sig,
-		    siglen, 0);
+		r = kh_key_sign_digest(key, h->alg, h->md, dgst, dlen, sig,
+		    siglen);
 	explicit_bzero(dgst, sizeof(dgst));
 	return r;
 }
@@ -445,7 +498,7 @@ kh_handle(const struct kh_keytab *tab, const void *data, size_t len,
     struct kh_reply *rep, size_t *replen, enum kh_tls_shape *shape)
 {
 	struct proto_sign_req	 h;
-	const struct kh_key	*key;
+	struct kh_key		*key;
 	const uint8_t		*in = (const uint8_t *)data + sizeof(h);
 	size_t			 siglen = sizeof(rep->sig);
 

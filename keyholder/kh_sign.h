@@ -36,12 +36,18 @@ enum kh_keytype {
 
 struct kh_p11key;
 
+/* Indexes of kh_key.sctx: enum proto_sign_alg, enum proto_sign_md. */
+#define KH_SIGN_NALGS	(SIGN_ED25519 + 1)
+#define KH_SIGN_NMDS	(SIGN_MD_SHA512 + 1)
+
 struct kh_key {
 	TAILQ_ENTRY(kh_key)	 entry;
 	uint32_t		 keyid;
 	enum kh_keytype		 type;
 	EVP_PKEY		*pkey;	/* private; public only for a token key */
 	struct kh_p11key	*p11;	/* the key is in a PKCS#11 token */
+	/* signing contexts, made on first use: see kh_key_sign_ctx() */
+	EVP_PKEY_CTX		*sctx[KH_SIGN_NALGS][KH_SIGN_NMDS];
 };
 TAILQ_HEAD(kh_keytab, kh_key);
 
