@@ -7,8 +7,12 @@
     benchlib.py cpu PID                  CPU seconds of the process tree
     benchlib.py procs PID                per-process CPU ticks, with titles
     benchlib.py pcpu BEFORE AFTER SECS   %CPU per process between samples
+    benchlib.py busiest BEFORE AFTER SECS "wmax=% khmax=%": busiest worker
+                                         and keyholder, % of one core
     benchlib.py mem PID                  "pss_kb rss_kb nread nprocs" of the tree
-    benchlib.py hist BEFORE AFTER NAME   p50/p99 of a Prometheus histogram
+    benchlib.py hist BEFORE AFTER NAME [-q]  p50/p99 of a Prometheus
+                                         histogram (-q: key=value)
+    benchlib.py targets RAW              issue 18's targets against the runs
     benchlib.py table RAW                the results tables
     benchlib.py field LINE KEY           one key=value from a result line
 
@@ -138,6 +142,21 @@ def cmd_pcpu(before, after, secs):
     return 0
 
 
+def cmd_busiest(before, after, secs):
+    """The busiest worker and keyholder between two `procs` samples."""
+    a, b, secs = read_procs(before), read_procs(after), float(secs)
+    top = {"wmax": 0.0, "khmax": 0.0}
+    for pid, (t1, name) in b.items():
+        key = "khmax" if "keyholder" in name else \
+            "wmax" if "worker" in name else None
+        if key is None or secs <= 0:
+            continue
+        pct = 100.0 * (t1 - a.get(pid, (0, name))[0]) / TCK / secs
+        top[key] = max(top[key], pct)
+    print("wmax=%.1f khmax=%.1f" % (top["wmax"], top["khmax"]))
+    return 0
+
+
 def cmd_mem(root):
     """Pss and Rss sums, processes read and found (a non-dumpable process,
     the keyholder, is readable only by root)."""
@@ -198,23 +217,30 @@ def bucket_quantile(cum, q):
     return None, lower
 
 
-def cmd_hist(before, after, name):
+def cmd_hist(before, after, name, quiet=None):
+    """p50/p99 of the observations between two scrapes; with -q as
+    khp50=US khp99=US khn=N (khp99=>US: past the last finite bucket)."""
     a, b = prom_buckets(before, name), prom_buckets(after, name)
-    if not b:
-        print("n/a (no %s in /metrics)" % name)
-        return 0
     cum = sorted((le, b[le] - a.get(le, 0)) for le in b)
-    if cum[-1][1] <= 0:
-        print("n/a (no signatures counted)")
+    if not cum or cum[-1][1] <= 0:
+        print("khn=0" if quiet else
+              "n/a (no %s in /metrics)" % name if not b else
+              "n/a (no signatures counted)")
         return 0
     parts = []
     for label, q in (("p50", 0.5), ("p99", 0.99)):
         v, over = bucket_quantile(cum, q)
-        if v is None:
+        if quiet:
+            parts.append("kh%s=%s%.0f" % (label, ">" if v is None else "",
+                                          (over if v is None else v) * 1e6))
+        elif v is None:
             parts.append("%s>%.0fus" % (label, over * 1e6))
         else:
             parts.append("%s=%.0fus" % (label, v * 1e6))
-    print("%s (%d signatures)" % (" ".join(parts), cum[-1][1]))
+    if quiet:
+        print("%s khn=%d" % (" ".join(parts), cum[-1][1]))
+    else:
+        print("%s (%d signatures)" % (" ".join(parts), cum[-1][1]))
     return 0
 
 
@@ -235,11 +261,15 @@ def cmd_field(line, key):
 ROWS = [
     ("full-ec", "full, P-256"),
     ("full-rsa", "full, RSA-2048"),
-    ("resume13", "resume, TLS 1.3"),
-    ("resume12", "resume, TLS 1.2"),
+    ("resume13", "resume 1.3, P-256"),
+    ("resume12", "resume 1.2, P-256"),
+    ("resume13-rsa", "resume 1.3, RSA"),
+    ("resume12-rsa", "resume 1.2, RSA"),
     ("get", "keep-alive GET"),
     ("post", "keep-alive POST"),
 ]
+HANDSHAKE_ROWS = ["full-ec", "full-rsa", "resume13", "resume12",
+                  "resume13-rsa", "resume12-rsa"]
 PEERS = ["todod", "nginx", "lab"]
 
 
@@ -273,17 +303,97 @@ def summarize(runs):
     gen = [float(r["cpu"]) * 1e6 / int(r["req"])
            for r in ok if int(r["req"]) > 0]
     s["gen"] = med(gen)
+    for k in ("wmax", "khmax"):
+        v = [float(r[k]) for r in ok if k in r]
+        s[k] = max(v) if v else None
     return s
 
 
-def cmd_table(raw):
-    runs = {}
+def read_raw(raw):
+    """Medians per (row, peer), and the keyholder lines per row."""
+    runs, kh = {}, {}
     with open(raw) as f:
         for line in f:
             r = parse_line(line)
             if "row" in r and "peer" in r:
                 runs.setdefault((r["row"], r["peer"]), []).append(r)
-    res = {k: summarize(v) for k, v in runs.items()}
+            elif "khrow" in r:
+                kh[r["khrow"]] = r
+    return {k: summarize(v) for k, v in runs.items()}, kh
+
+
+def verdict(value, target, higher):
+    if value is None:
+        return "n/a"
+    ok = value >= target if higher else value <= target
+    return "met" if ok else "MISSED"
+
+
+def cmd_targets(raw):
+    """One line per target of issue 18: todod against nginx in the same
+    rounds, todod's POST against its own GET, the keyholder."""
+    res, kh = read_raw(raw)
+
+    def get(row, peer, key):
+        s = res.get((row, peer))
+        return None if s is None else s.get(key)
+
+    def div(a, b):
+        return None if a is None or b is None or b == 0 else a / b
+
+    out = ["Targets (issue 18): todod default configuration against nginx "
+           "worker_processes auto, medians of the rounds"]
+    hdr = "%-26s %10s %10s %7s %8s  %s" % ("measure", "todod", "nginx",
+                                           "ratio", "target", "verdict")
+    out.append(hdr)
+    out.append("-" * len(hdr))
+
+    def line(label, t, n, r, target, higher, fmtv="%.1f"):
+        out.append("%-26s %10s %10s %7s %8s  %s" % (
+            label, fmt(t, fmtv), fmt(n, fmtv), fmt(r, "%.2f"),
+            ("%s%.2f" % (">=" if higher else "<=", target)),
+            verdict(r, target, higher)))
+
+    for row, label in ROWS:
+        if row in ("get", "post"):
+            continue
+        t, n = get(row, "todod", "rps"), get(row, "nginx", "rps")
+        line(label + " /s", t, n, div(t, n), 1.0, True)
+    t, n = get("get", "todod", "rps"), get("get", "nginx", "rps")
+    line("keep-alive GET /s", t, n, div(t, n), 1.0, True)
+    for row, label in ROWS:
+        if row not in HANDSHAKE_ROWS:
+            continue
+        t, n = get(row, "todod", "cpu"), get(row, "nginx", "cpu")
+        line("CPU us/hs " + label.split(",")[0].replace("resume ", "res ")
+             + "," + label.split(",")[1], t, n, div(t, n), 1.0, False,
+             "%.0f")
+    p, g = get("post", "todod", "rps"), get("get", "todod", "rps")
+    out.append("%-26s %10s %10s %7s %8s  %s" % (
+        "durable POST / todod GET", fmt(p, "%.1f"), fmt(g, "%.1f") + "*",
+        fmt(div(p, g), "%.2f"), ">=0.50", verdict(div(p, g), 0.5, True)))
+    for row, label in (("full-ec", "P-256"), ("full-rsa", "RSA-2048")):
+        k = kh.get(row, {})
+        w, m = get(row, "todod", "wmax"), get(row, "todod", "khmax")
+        if k.get("khn", "0") == "0":
+            rt = "n/a"
+        else:
+            rt = "p50 %sus p99 %sus (%s signatures)" % (
+                k.get("khp50"), k.get("khp99"), k.get("khn"))
+        out.append("keyholder %-16s %s" % (label, rt))
+        sat = "n/a" if w is None or m is None else \
+            "busiest keyholder %.0f%%, busiest worker %.0f%% of a core: %s" % (
+                m, w, "met" if m < w and m < 90 else "MISSED")
+        out.append("%-26s %s" % ("", sat))
+    out.append("* the nginx column of the POST line is todod's own "
+               "keep-alive GET; CPU: all server processes, us per "
+               "request; ratio todod/nginx")
+    print("\n".join(out))
+    return 0
+
+
+def cmd_table(raw):
+    res, _ = read_raw(raw)
 
     def get(row, peer, key):
         s = res.get((row, peer))
@@ -349,12 +459,16 @@ def main(argv):
         "procs": (cmd_procs, 1),
         "pcpu": (cmd_pcpu, 3),
         "mem": (cmd_mem, 1),
+        "busiest": (cmd_busiest, 3),
         "hist": (cmd_hist, 3),
+        "targets": (cmd_targets, 1),
         "table": (cmd_table, 1),
         "field": (cmd_field, 2),
     }
-    if len(argv) < 2 or argv[1] not in cmds or \
-            len(argv) - 2 != cmds[argv[1]][1]:
+    nargs = len(argv) - 2
+    if argv[1:2] == ["hist"] and nargs == 4 and argv[5] == "-q":
+        return cmd_hist(*argv[2:])
+    if len(argv) < 2 or argv[1] not in cmds or nargs != cmds[argv[1]][1]:
         sys.stderr.write(__doc__)
         return 2
     return cmds[argv[1]][0](*argv[2:])
