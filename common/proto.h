@@ -91,6 +91,14 @@ enum imsg_type {
 	IMSG_OCSP_QUERY,	/* data: client certificate DER */
 	IMSG_OCSP_ANSWER,	/* u32 status, i64 until, str why */
 
+	/*
+	 * A GET on a store several nodes share asks the parent first: the
+	 * answer comes once the parent has caught up with the database as of
+	 * the question (daemon/pstore.c).  peerid carries the request id.
+	 */
+	IMSG_STORE_SYNC,	/* (empty) */
+	IMSG_STORE_SYNCED,	/* u32 status: STORE_OK or STORE_UNAVAILABLE */
+
 	IMSG_MAX
 };
 

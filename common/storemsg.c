@@ -373,3 +373,43 @@ storemsg_decode_snapshot_end(struct ipc_msg *msg, uint64_t *seq)
 		return storemsg_bad();
 	return 0;
 }
+
+struct ipc_wbuf *
+storemsg_encode_sync(uint32_t reqid)
+{
+	return ipc_create(IMSG_STORE_SYNC, reqid, 0);
+}
+
+int
+storemsg_decode_sync(struct ipc_msg *msg)
+{
+	if (msg->hdr.type != IMSG_STORE_SYNC || msg->fd != -1)
+		return storemsg_bad();
+	return ipc_get_end(msg);
+}
+
+struct ipc_wbuf *
+storemsg_encode_synced(uint32_t reqid, uint32_t status)
+{
+	struct ipc_wbuf	*wb;
+
+	if (status != STORE_OK && status != STORE_UNAVAILABLE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((wb = ipc_create(IMSG_STORE_SYNCED, reqid, sizeof(status))) ==
+	    NULL)
+		return NULL;
+	ipc_add_u32(wb, status);
+	return storemsg_finish(wb);
+}
+
+int
+storemsg_decode_synced(struct ipc_msg *msg, uint32_t *status)
+{
+	if (msg->hdr.type != IMSG_STORE_SYNCED || msg->fd != -1 ||
+	    ipc_get_u32(msg, status) == -1 || (*status != STORE_OK &&
+	    *status != STORE_UNAVAILABLE))
+		return storemsg_bad();
+	return ipc_get_end(msg);
+}

@@ -20,6 +20,8 @@
  *	CHANGE		u64 seq, u32 op, item (i64 id only for a delete)
  *	SNAPSHOT	u64 seq, u32 count, count items
  *	SNAPSHOT_END	u64 seq
+ *	SYNC		(empty)
+ *	SYNCED		u32 status (STORE_OK or STORE_UNAVAILABLE)
  */
 #ifndef TODOD_STOREMSG_H
 #define TODOD_STOREMSG_H
@@ -97,6 +99,11 @@ int		 storemsg_decode_snapshot(struct ipc_msg *, uint64_t *,
 		    storemsg_item_fn, void *);
 struct ipc_wbuf	*storemsg_encode_snapshot_end(uint64_t);
 int		 storemsg_decode_snapshot_end(struct ipc_msg *, uint64_t *);
+
+struct ipc_wbuf	*storemsg_encode_sync(uint32_t);
+int		 storemsg_decode_sync(struct ipc_msg *);
+struct ipc_wbuf	*storemsg_encode_synced(uint32_t, uint32_t);
+int		 storemsg_decode_synced(struct ipc_msg *, uint32_t *);
 
 int		 storemsg_item_ok(const struct storemsg_item *);
 

@@ -149,9 +149,14 @@ api_error(struct api_resp *r, int status, const char *extra,
 	return API_RESPOND;
 }
 
-/* The cache has every acknowledged write once its sequence is current. */
+/*
+ * The cache has every acknowledged write once its sequence is current.
+ * On a store other nodes write too, the parent first catches up with the
+ * database as of the request (API_SYNC), which moves the sequence on.
+ */
 static int
-api_cache_current(const struct api_env *env, struct api_resp *r)
+api_cache_current(const struct api_env *env, const struct api_req *ar,
+    struct api_resp *r)
 {
 	if (env->cache->ready && env->cache->seq >= env->store_seq)
 		return 1;
@@ -207,7 +212,9 @@ static enum api_verdict
 api_get(const struct api_env *env, const struct api_req *ar,
     struct api_resp *r)
 {
-	if (!api_cache_current(env, r))
+	if (env->shared && !ar->synced)
+		return API_SYNC;
+	if (!api_cache_current(env, ar, r))
 		return API_WAIT_CACHE;
 	if (ar->route == ROUTE_TODOS)
 		return api_get_list(env, ar, r);
@@ -351,6 +358,7 @@ api_admit(const struct api_env *env, struct api_req *ar, struct api_resp *r)
 	const struct http_request	*req = ar->http;
 	int				 writes;
 
+	ar->synced = 0;
 	if (api_admit_route(env, ar, r) != API_ADMIT)
 		return API_RESPOND;
 	writes = req->method == HTTP_M_POST || req->method == HTTP_M_PATCH;
@@ -436,6 +444,26 @@ api_store_reply(const struct api_req *ar, struct ipc_msg *msg,
 	snprintf(loc, sizeof(loc), "Location: /todo/%lld\r\n",
 	    (long long)rep.item.id);
 	api_respond(r, code, code == 201 ? loc : NULL);
+}
+
+/*
+ * The parent caught up with the other nodes for this request (1: ask
+ * api_request again), or could not: without the database a GET cannot
+ * know what other nodes acknowledged, and r is a 503.
+ */
+int
+api_sync_reply(struct api_req *ar, struct ipc_msg *msg, struct api_resp *r)
+{
+	uint32_t	 status;
+
+	if (storemsg_decode_synced(msg, &status) == -1)
+		fatalx("%s: malformed store sync reply", __func__);
+	if (status != STORE_OK) {
+		api_error(r, 503, NULL, "store unavailable");
+		return 0;
+	}
+	ar->synced = 1;
+	return 1;
 }
 
 void

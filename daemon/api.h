@@ -25,6 +25,7 @@ struct api_env {
 	struct cache			*cache;
 	uint64_t			 store_seq;	/* last acknowledged */
 	const struct authz_rules	*rules;		/* in force now */
+	int				 shared;	/* other nodes write */
 };
 
 /* A request as the API sees it; server.c fills it in and keeps it. */
@@ -36,6 +37,7 @@ struct api_req {
 	uint32_t			 reqid;		/* for a store request */
 	int				 route;		/* set by api_admit */
 	int64_t				 id;		/* of /todo/ID */
+	int				 synced;	/* see API_SYNC */
 };
 
 enum api_verdict {
@@ -43,7 +45,9 @@ enum api_verdict {
 	API_ADMIT,	/* api_admit: read the body, then api_request */
 	API_WAIT_CACHE,	/* call api_request again once the cache has seq */
 	API_STORE,	/* send store to the parent; api_store_reply answers */
-	API_METRICS	/* ask the parent for metrics; api_metrics_reply */
+	API_METRICS,	/* ask the parent for metrics; api_metrics_reply */
+	API_SYNC	/* ask the parent to catch up with the other nodes;
+			   api_sync_reply, then api_request again */
 };
 
 struct api_resp {
@@ -68,5 +72,6 @@ enum api_verdict api_request(const struct api_env *, struct api_req *,
 void	api_store_reply(const struct api_req *, struct ipc_msg *,
 	    struct api_resp *);
 void	api_metrics_reply(struct ipc_msg *, struct api_resp *);
+int	api_sync_reply(struct api_req *, struct ipc_msg *, struct api_resp *);
 
 #endif

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "apply.h"
 #include "authz.h"
@@ -167,6 +169,41 @@ apply_new_ticket(struct proto_ticket_key *k, uint32_t rev)
 	arc4random_buf(k->key, sizeof(k->key));
 }
 
+/*
+ * A ticket key of a shared secret, for one policy: nodes with the same CA,
+ * CRL and rules make the same key and read each other's tickets; a policy
+ * change makes other keys, so that its tickets do not resume.  Shared
+ * keys are numbered apart from the node's own (the high bit).
+ */
+#define APPLY_SHARED_REV	0x80000000U
+
+static void
+apply_derive_ticket(const struct proto_ticket_key *secret, uint64_t policy,
+    struct proto_ticket_key *k)
+{
+	uint8_t		 in[16 + sizeof(policy)];
+	unsigned int	 len = sizeof(k->key);
+
+	memcpy(in, "todod ticket key", 16);
+	memcpy(in + 16, &policy, sizeof(policy));
+	k->keyrev = secret->keyrev | APPLY_SHARED_REV;
+	if (HMAC(EVP_sha384(), secret->key, sizeof(secret->key), in,
+	    sizeof(in), k->key, &len) == NULL || len != sizeof(k->key))
+		fatalx("%s: HMAC", __func__);
+}
+
+/* Every shared key for this policy, oldest first; 0 if none yet. */
+static int
+apply_shared_keys(const struct apply *a, uint64_t policy,
+    struct proto_ticket_key *keys)
+{
+	int	 i;
+
+	for (i = 0; i < a->nsecrets; i++)
+		apply_derive_ticket(&a->secrets[i], policy, &keys[i]);
+	return a->nsecrets;
+}
+
 /* Settings that only a restart changes keep their old values. */
 static void
 apply_keep_restart_settings(struct config *oc, struct config *nc)
@@ -227,6 +264,9 @@ apply_txn_tickets(struct apply *a, const struct config *conf,
 	/* a new policy must not be skipped by resuming an old session */
 	if (t->startup || a->mat == NULL || a->mat->policy != m->policy ||
 	    conf->tls.ticket_lifetime != a->conf->tls.ticket_lifetime) {
+		if ((t->ntickets = apply_shared_keys(a, m->policy,
+		    t->tickets)) > 0)
+			return;
 		apply_new_ticket(&t->tickets[0], ++a->ticket_rev);
 		t->ntickets = 1;
 	} else {
@@ -529,7 +569,8 @@ apply_rotate_ticket(int fd, short ev, void *arg)
 	struct timeval		 tv;
 	int			 i;
 
-	if (a->conf->tls.ticket_lifetime <= 0)
+	/* shared: the store rotates the secrets, apply_shared_tickets */
+	if (a->conf->tls.ticket_lifetime <= 0 || a->shared)
 		return;
 	apply_new_ticket(&k, ++a->ticket_rev);
 	cfgmsg_ticket_keep(a->tickets, &a->ntickets, &k);
@@ -542,6 +583,55 @@ apply_rotate_ticket(int fd, short ev, void *arg)
 	timerclear(&tv);
 	tv.tv_sec = a->conf->tls.ticket_lifetime / 4;
 	evtimer_add(&a->ticket_ev, &tv);
+}
+
+/* The shared keys the workers do not have yet go to them, oldest first. */
+static void
+apply_shared_push(struct apply *a)
+{
+	struct proto_ticket_key	 keys[PROTO_TICKETS_KEPT];
+	struct proc		*w;
+	int			 i, j, n, have;
+
+	if (a->mat == NULL || a->txn.phase != APPLY_IDLE ||
+	    a->conf->tls.ticket_lifetime <= 0)
+		return;
+	n = apply_shared_keys(a, a->mat->policy, keys);
+	for (i = 0; i < n; i++) {
+		for (have = 0, j = 0; j < a->ntickets; j++)
+			if (a->tickets[j].keyrev == keys[i].keyrev)
+				have = 1;
+		if (have)
+			continue;
+		cfgmsg_ticket_keep(a->tickets, &a->ntickets, &keys[i]);
+		for (j = 0; j < a->workers->n; j++) {
+			w = &a->workers->procs[j];
+			if (proc_alive(w) && a->cfg_sent[j] ==
+			    a->gen_committed &&
+			    cfgmsg_send_ticket(&w->ipc, &keys[i]) == 0)
+				proc_flush(w);
+		}
+	}
+	explicit_bzero(keys, sizeof(keys));
+}
+
+/*
+ * The store's secrets changed (another node rotated them, or this one):
+ * the newest PROTO_TICKETS_KEPT are kept, their keys go to the workers.
+ * During a reload, the commit pushes them.
+ */
+void
+apply_shared_tickets(struct apply *a, const struct proto_ticket_key *sec,
+    int n)
+{
+	if (n > PROTO_TICKETS_KEPT) {
+		sec += n - PROTO_TICKETS_KEPT;
+		n = PROTO_TICKETS_KEPT;
+	}
+	explicit_bzero(a->secrets, sizeof(a->secrets));
+	memcpy(a->secrets, sec, n * sizeof(*sec));
+	a->nsecrets = n;
+	apply_shared_push(a);
 }
 
 /* Timers that follow the configuration in use. */
@@ -583,6 +673,8 @@ apply_commit_workers(struct apply *a)
 	}
 }
 
+static void	apply_shared_push(struct apply *);
+
 static void
 apply_commit(struct apply *a)
 {
@@ -611,6 +703,7 @@ apply_commit(struct apply *a)
 		sdnotify_ready();
 	}
 	apply_txn_clear(t);
+	apply_shared_push(a);
 	/* workers that did not answer in time get it when they are back */
 	for (i = 0; i < a->workers->n; i++) {
 		w = &a->workers->procs[i];

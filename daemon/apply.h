@@ -71,6 +71,10 @@ struct apply {
 	int			 ntickets;
 	uint32_t		 ticket_rev;
 	struct event		 ticket_ev;
+	/* nodes sharing a store share ticket secrets: keys derive from them */
+	int			 shared;
+	struct proto_ticket_key	 secrets[PROTO_TICKETS_KEPT];
+	int			 nsecrets;
 	struct event		 daily_ev;
 	uint32_t		 cfg_sent[PROC_MAX];	/* by worker id - 1 */
 	uint32_t		 cfg_done[PROC_MAX];
@@ -89,5 +93,7 @@ void	apply_worker_started(struct apply *, struct proc *);
 void	apply_keyholder_started(struct apply *, struct proc *);
 void	apply_child_gone(struct apply *, struct proc *);
 void	apply_shutdown(struct apply *);
+void	apply_shared_tickets(struct apply *, const struct proto_ticket_key *,
+	    int);
 
 #endif

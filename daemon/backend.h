@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "store.h"
 
 struct event_base;
@@ -38,6 +39,20 @@ enum store_group {
 };
 
 typedef void	(*store_done_fn)(void *, enum store_group);
+typedef void	(*store_synced_fn)(void *, int);	/* 1: caught up */
+
+/*
+ * What a store shared by several nodes (PostgreSQL) tells the parent: the
+ * other nodes' changes (an item as it is now, or gone), the count of
+ * items after a batch of them, and the session ticket secrets the nodes
+ * share (keyrev: their number, key: the secret each node derives its
+ * ticket keys from) when they change.
+ */
+struct store_shared_hooks {
+	void	(*change)(void *, const struct store_item *, int);
+	void	(*changed)(void *, int64_t);
+	void	(*tickets)(void *, const struct proto_ticket_key *, int);
+};
 
 struct store_backend_ops {
 	void		(*submit)(void *, struct store_write **, int,
@@ -47,6 +62,10 @@ struct store_backend_ops {
 	int		(*unavailable)(void *);
 	const char	*(*error)(void *);
 	void		(*close)(void *);
+	/* NULL for a store of this node's only (SQLite) */
+	void		(*share)(void *, const struct store_shared_hooks *,
+			    void *, int);
+	void		(*sync)(void *, store_synced_fn, void *);
 };
 
 struct store_backend {

@@ -101,6 +101,9 @@ parent_dispatch_worker(struct proc *c, struct ipc_msg *msg, void *arg)
 	case IMSG_STORE_DELETE:
 		pstore_request(&p->ps, c, msg);
 		return;
+	case IMSG_STORE_SYNC:
+		pstore_sync_request(&p->ps, c, msg);
+		return;
 	case IMSG_METRICS_REQ:
 		metrics_request(&p->metrics, c, msg);
 		return;
@@ -585,6 +588,46 @@ parent_signals(struct parent *p)
 	evsignal_add(&p->sig_chld, NULL);
 }
 
+/* A store other nodes share: their changes, its ticket secrets. */
+static void
+parent_store_change(void *arg, const struct store_item *it, int gone)
+{
+	struct parent	*p = arg;
+
+	pstore_remote_change(&p->ps, it, gone);
+}
+
+static void
+parent_store_changed(void *arg, int64_t count)
+{
+	struct parent	*p = arg;
+
+	pstore_remote_changed(&p->ps, count);
+}
+
+static void
+parent_store_tickets(void *arg, const struct proto_ticket_key *sec, int n)
+{
+	struct parent	*p = arg;
+
+	apply_shared_tickets(&p->apply, sec, n);
+}
+
+static void
+parent_share_store(struct parent *p, struct config *conf)
+{
+	static const struct store_shared_hooks	 sh = {
+		parent_store_change, parent_store_changed,
+		parent_store_tickets
+	};
+
+	if (p->ps.be.ops->share == NULL)
+		return;
+	p->ps.state->shared = 1;
+	p->apply.shared = 1;
+	p->ps.be.ops->share(p->ps.be.be, &sh, p, conf->tls.ticket_lifetime);
+}
+
 int
 parent_main(struct config *conf, const char *conffile, int foreground,
     int verbose)
@@ -641,6 +684,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 	    listen_bind(NULL, conf, conf->prefork, err, sizeof(err)) == -1)
 		parent_startup_done(p, err);
 	parent_modules_init(p, conf);
+	parent_share_store(p, conf);
 	parent_signals(p);
 
 	for (i = 0; i < p->keyholders.n; i++)

@@ -27,24 +27,48 @@
  * the connection is made again with back-off; a write answered 503 may or
  * may not have been committed, but none answered 201/200 is lost.
  *
+ * Several nodes share the database.  Every group takes the next value of
+ * one counter row (todod_seq) first, so groups commit in the order of
+ * their numbers and a reader that sees number S sees every group up to S;
+ * each row changed carries its group's number (todo.chg, and todo_gone for
+ * deletions), and COMMIT notifies the listening nodes.  A node catches up
+ * with one statement set: the counter, then every row changed since the
+ * number it applied last.  It does so when notified, after a reconnection,
+ * and for the GETs waiting to know that they see every write acknowledged
+ * anywhere before them: one catch-up that starts after they asked serves
+ * all of them (pgstore_sync).  One job is in flight on the connection at a
+ * time: a group, a catch-up, LISTEN, or the ticket secrets' rotation.
+ *
  * Only start-up and the snapshot a new worker reads block: start-up must
  * know the database before serving, and a snapshot is read on a
- * connection of its own so that it never mixes with a group in flight.
+ * connection of its own so that it never mixes with a job in flight.
  */
 
-#define PGSTORE_SCHEMA_VERSION	1
+#define PGSTORE_SCHEMA_VERSION	2
 #define PGSTORE_GROUP_SECONDS	5	/* under the default request timeout */
 #define PGSTORE_CONNECT_SECONDS	10
 #define PGSTORE_BACKOFF_MIN_MS	100
 #define PGSTORE_BACKOFF_MAX_MS	5000
 #define PGSTORE_LOCK_KEY	"7401020304"	/* advisory lock: schema */
+#define PGSTORE_TICKET_KEY	"7401020305"	/* advisory lock: tickets */
+#define PGSTORE_TICKET_POLL	10	/* s between looks at the secrets */
+#define PGSTORE_TICKETS_KEPT	(PROTO_TICKETS_KEPT + 1)
+#define PGSTORE_GONE_DAYS	"7"	/* deletions remembered */
 #define PGSTORE_MIN_VERSION	130000
 
 enum pgstore_state {
 	PG_DOWN,		/* waiting for the back-off to end */
 	PG_CONNECTING,
 	PG_IDLE,
-	PG_BUSY			/* a group in flight */
+	PG_BUSY			/* a job in flight */
+};
+
+enum pgstore_job {
+	JOB_NONE,
+	JOB_LISTEN,
+	JOB_GROUP,
+	JOB_CATCHUP,
+	JOB_TICKETS
 };
 
 struct pgstore {
@@ -58,18 +82,39 @@ struct pgstore {
 	struct event		 timer;		/* back-off, deadlines */
 	int			 backoff;	/* ms */
 	int64_t			 count;		/* items at start-up */
-	/* the group in flight */
-	struct store_write	**wv;
-	int			 n;
+	enum pgstore_job	 job;		/* in flight */
 	int			 q;		/* statement being answered */
 	int			 failed;
+	int64_t			 jobseq;	/* the counter the job read */
+	/* the group waiting for the connection, or in flight */
+	struct store_write	**wv;
+	int			 n;
 	store_done_fn		 done;
 	void			*arg;
+	/* the other nodes */
+	int			 listening;
+	int64_t			 applied;	/* counter caught up with */
+	int			 catchup;	/* wanted */
+	store_synced_fn		 synced;
+	void			*synced_arg;
+	int			 sync_asked;	/* not yet covered by a job */
+	int			 sync_covered;	/* by the catch-up in flight */
+	const struct store_shared_hooks	*hooks;
+	void			*hooks_arg;
+	/* ticket secrets */
+	int			 lifetime;	/* 0: no tickets */
+	int			 tickets_due;
+	struct event		 tick;
+	uint32_t		 revs[PGSTORE_TICKETS_KEPT];
+	int			 nrevs;
+	struct proto_ticket_key	 secrets[PGSTORE_TICKETS_KEPT];
+	int			 nsecrets;
+	int			 tickets_wait;	/* ms until one is usable */
 	char			 err[256];
 };
 
-/* BEGIN, SET LOCAL, n writes, COMMIT */
-#define PGSTORE_FIRST_WRITE	2
+/* BEGIN, SET LOCAL, the counter, n writes, COMMIT */
+#define PGSTORE_FIRST_WRITE	3
 
 static const char *pgstore_schema[] = {
 	"BEGIN",
@@ -87,23 +132,91 @@ static const char *pgstore_schema[] = {
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_by text NOT NULL,"
 	" updated_at timestamptz NOT NULL DEFAULT now())"),
-	("INSERT INTO todod_schema (version) SELECT 1"
+	/* version 2: the change counter, for several nodes */
+	"ALTER TABLE todo ADD COLUMN IF NOT EXISTS chg bigint NOT NULL DEFAULT 0",
+	"CREATE INDEX IF NOT EXISTS todo_chg ON todo (chg)",
+	("CREATE TABLE IF NOT EXISTS todo_gone ("
+	" id bigint PRIMARY KEY, chg bigint NOT NULL,"
+	" at timestamptz NOT NULL DEFAULT now())"),
+	"CREATE INDEX IF NOT EXISTS todo_gone_chg ON todo_gone (chg)",
+	("CREATE TABLE IF NOT EXISTS todod_seq ("
+	" seq bigint NOT NULL, n bigint NOT NULL, pruned bigint NOT NULL)"),
+	("INSERT INTO todod_seq SELECT 0, (SELECT count(*) FROM todo), 0"
+	" WHERE NOT EXISTS (SELECT 1 FROM todod_seq)"),
+	("CREATE TABLE IF NOT EXISTS todod_ticket ("
+	" rev integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	" secret bytea NOT NULL,"
+	" created timestamptz NOT NULL DEFAULT now(),"
+	" not_before timestamptz NOT NULL)"),
+	("INSERT INTO todod_schema (version) SELECT 2"
 	" WHERE NOT EXISTS (SELECT 1 FROM todod_schema)"),
+	"UPDATE todod_schema SET version = 2 WHERE version < 2",
 	"COMMIT"
 };
 
+/*
+ * The counter row is locked from the group's first statement to its
+ * COMMIT: groups of all nodes take their numbers in commit order.
+ */
+static const char *pgstore_sql_counter =
+	"UPDATE todod_seq SET seq = seq + 1"
+	" RETURNING seq, pg_notify('todod', seq::text)";
 static const char *pgstore_sql_create =
-	"INSERT INTO todo (task, done, created_by, updated_by)"
-	" VALUES ($1::text, $2::boolean, $3::text, $3::text)"
+	"WITH s AS (UPDATE todod_seq SET n = n + 1 RETURNING seq)"
+	" INSERT INTO todo (task, done, created_by, updated_by, chg)"
+	" SELECT $1::text, $2::boolean, $3::text, $3::text, s.seq FROM s"
 	" RETURNING id, task, done";
 static const char *pgstore_sql_update =
 	"UPDATE todo SET"
 	" task = CASE WHEN $2::boolean THEN $3::text ELSE task END,"
 	" done = CASE WHEN $4::boolean THEN $5::boolean ELSE done END,"
-	" updated_by = $6::text, updated_at = now()"
+	" updated_by = $6::text, updated_at = now(),"
+	" chg = (SELECT seq FROM todod_seq)"
 	" WHERE id = $1::bigint RETURNING id, task, done";
 static const char *pgstore_sql_delete =
-	"DELETE FROM todo WHERE id = $1::bigint RETURNING id, task, done";
+	"WITH d AS (DELETE FROM todo WHERE id = $1::bigint"
+	" RETURNING id, task, done),"
+	" g AS (INSERT INTO todo_gone (id, chg)"
+	" SELECT id, (SELECT seq FROM todod_seq) FROM d),"
+	" c AS (UPDATE todod_seq SET n = n - 1"
+	" WHERE EXISTS (SELECT 1 FROM d))"
+	" SELECT id, task, done FROM d";
+
+/* A catch-up: the counter first, then what changed since $1. */
+static const char *pgstore_sql_catchup[] = {
+	"SELECT seq, n, pruned FROM todod_seq",
+	"SELECT id, task, done FROM todo WHERE chg > $1::bigint ORDER BY id",
+	"SELECT id FROM todo_gone WHERE chg > $1::bigint"
+};
+
+/*
+ * The ticket secrets: one node at a time adds one when the newest is a
+ * quarter of the ticket lifetime old; a new secret is usable only after
+ * every node has had time to see it (two polls), so that no node makes a
+ * ticket another one cannot read yet.  Deletions older than a week are
+ * forgotten here too.
+ */
+static const char *pgstore_sql_tickets[] = {
+	"BEGIN",
+	"SELECT pg_advisory_xact_lock(" PGSTORE_TICKET_KEY ")",
+	("INSERT INTO todod_ticket (secret, not_before)"
+	" SELECT decode($1::text, 'hex'), CASE WHEN EXISTS"
+	" (SELECT 1 FROM todod_ticket) THEN now() + $3::int *"
+	" interval '1 second' ELSE now() END WHERE NOT EXISTS"
+	" (SELECT 1 FROM todod_ticket WHERE created >"
+	" now() - $2::int * interval '1 second')"),
+	("DELETE FROM todod_ticket WHERE rev NOT IN (SELECT rev FROM"
+	" todod_ticket ORDER BY rev DESC LIMIT $1::int)"),
+	("WITH p AS (DELETE FROM todo_gone WHERE at < now() - interval '"
+	PGSTORE_GONE_DAYS " days' RETURNING chg)"
+	" UPDATE todod_seq SET pruned = greatest(pruned,"
+	" (SELECT max(chg) FROM p)) WHERE EXISTS (SELECT 1 FROM p)"),
+	("SELECT rev, encode(secret, 'hex'), ceil(extract(epoch FROM"
+	" greatest(not_before - now(), interval '0')) * 1000)::bigint"
+	" FROM todod_ticket ORDER BY rev"),
+	"COMMIT"
+};
+#define PGSTORE_TICKETS_ROWS	5	/* the SELECT above */
 
 static void	pgstore_connect(struct pgstore *);
 static void	pgstore_io(int, short, void *);
@@ -192,37 +305,58 @@ pgstore_schema_create(struct pgstore *pg)
 	return 0;
 }
 
-/* Created if missing (by one node at a time), then checked. */
+/* The schema version, or 0 when there is none yet. */
+static int
+pgstore_schema_version(struct pgstore *pg, char *v, size_t vlen)
+{
+	const char	*e;
+	int		 ver;
+
+	if (pgstore_exec(pg, "SELECT to_regclass('todod_schema') IS NOT NULL",
+	    v, vlen) == -1)
+		return -1;
+	if (strcmp(v, "t") != 0)
+		return 0;
+	if (pgstore_exec(pg, "SELECT max(version) FROM todod_schema", v,
+	    vlen) == -1)
+		return -1;
+	ver = strtonum(v, 1, INT_MAX, &e);
+	return e != NULL ? INT_MAX : ver;
+}
+
+/*
+ * Created if missing, brought to this version if older (by one node at a
+ * time), then checked.
+ */
 static int
 pgstore_schema_check(struct pgstore *pg, char *err, size_t errlen)
 {
-	char		 v[64];
-	const char	*e;
+	char	 v[64];
+	int	 ver;
 
-	if (pgstore_exec(pg, "SELECT to_regclass('todod_schema') IS NOT NULL",
-	    v, sizeof(v)) == -1 || (strcmp(v, "t") != 0 &&
-	    pgstore_schema_create(pg) == -1)) {
-		snprintf(err, errlen, "database: PostgreSQL: creating the schema: %s", pg->err);
+	if ((ver = pgstore_schema_version(pg, v, sizeof(v))) == -1 ||
+	    (ver < PGSTORE_SCHEMA_VERSION && (pgstore_schema_create(pg) == -1 ||
+	    (ver = pgstore_schema_version(pg, v, sizeof(v))) == -1))) {
+		snprintf(err, errlen, "database: PostgreSQL: creating the "
+		    "schema: %s", pg->err);
 		return -1;
 	}
-	if (pgstore_exec(pg, "SELECT max(version) FROM todod_schema", v,
-	    sizeof(v)) == -1) {
-		snprintf(err, errlen, "database: PostgreSQL: reading the schema version: %s",
-		    pg->err);
-		return -1;
-	}
-	if (strtonum(v, 1, INT_MAX, &e) != PGSTORE_SCHEMA_VERSION) {
-		snprintf(err, errlen, "database: PostgreSQL: schema version \"%s\" in table "
-		    "todod_schema; this todod knows version %d only", v,
-		    PGSTORE_SCHEMA_VERSION);
+	if (ver != PGSTORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database: PostgreSQL: schema version "
+		    "\"%s\" in table todod_schema; this todod knows version %d "
+		    "only", v, PGSTORE_SCHEMA_VERSION);
 		return -1;
 	}
 	if (pgstore_exec(pg, "SELECT has_table_privilege('todo', "
-	    "'SELECT, INSERT, UPDATE, DELETE')", v, sizeof(v)) == -1 ||
+	    "'SELECT, INSERT, UPDATE, DELETE') AND has_table_privilege("
+	    "'todod_seq', 'SELECT, UPDATE') AND has_table_privilege("
+	    "'todo_gone', 'SELECT, INSERT, DELETE') AND has_table_privilege("
+	    "'todod_ticket', 'SELECT, INSERT, DELETE')", v, sizeof(v)) == -1 ||
 	    strcmp(v, "t") != 0) {
-		snprintf(err, errlen, "database: PostgreSQL: the user needs SELECT, INSERT, "
-		    "UPDATE and DELETE on table todo%s%s", pg->err[0] ? ": " :
-		    "", pg->err);
+		snprintf(err, errlen, "database: PostgreSQL: the user needs "
+		    "SELECT, INSERT, UPDATE and DELETE on tables todo, "
+		    "todo_gone, todod_seq and todod_ticket%s%s",
+		    pg->err[0] ? ": " : "", pg->err);
 		return -1;
 	}
 	return 0;
@@ -231,7 +365,7 @@ pgstore_schema_check(struct pgstore *pg, char *err, size_t errlen)
 static int
 pgstore_start(struct pgstore *pg, char *err, size_t errlen)
 {
-	char		 v[64];
+	PGresult	*res;
 	const char	*e;
 
 	if ((pg->conn = pgstore_connect_blocking(pg->uri)) == NULL ||
@@ -249,11 +383,17 @@ pgstore_start(struct pgstore *pg, char *err, size_t errlen)
 	}
 	if (pgstore_schema_check(pg, err, errlen) == -1)
 		return -1;
-	if (pgstore_exec(pg, "SELECT count(*) FROM todo", v, sizeof(v)) == -1) {
-		snprintf(err, errlen, "database: PostgreSQL: %s", pg->err);
+	res = PQexec(pg->conn, "SELECT seq, n FROM todod_seq");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		snprintf(err, errlen, "database: PostgreSQL: table todod_seq "
+		    "must hold one row: %s", PQresultErrorMessage(res));
+		err[strcspn(err, "\n")] = '\0';
+		PQclear(res);
 		return -1;
 	}
-	pg->count = strtonum(v, 0, INT64_MAX, &e);
+	pg->applied = strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX, &e);
+	pg->count = strtonum(PQgetvalue(res, 0, 1), 0, INT64_MAX, &e);
+	PQclear(res);
 	return 0;
 }
 
@@ -309,7 +449,20 @@ pgstore_group_end(struct pgstore *pg, enum store_group g)
 		done(pg->arg, g);
 }
 
-/* The connection is gone: whatever was in flight gets 503. */
+/* The GETs waiting for a catch-up learn its outcome. */
+static void
+pgstore_sync_end(struct pgstore *pg, int ok)
+{
+	store_synced_fn	 fn = pg->synced;
+
+	if (fn == NULL || (ok && !pg->sync_covered))
+		return;
+	pg->synced = NULL;
+	pg->sync_asked = pg->sync_covered = 0;
+	fn(pg->synced_arg, ok);
+}
+
+/* The connection is gone: whatever was in flight or waiting gets 503. */
 static void
 pgstore_lost(struct pgstore *pg, const char *why)
 {
@@ -323,6 +476,10 @@ pgstore_lost(struct pgstore *pg, const char *why)
 	PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->state = PG_DOWN;
+	if (pg->job == JOB_TICKETS)
+		pg->tickets_due = 1;	/* again once back */
+	pg->job = JOB_NONE;
+	pg->listening = 0;
 	pg->backoff = pg->backoff == 0 ? PGSTORE_BACKOFF_MIN_MS :
 	    pg->backoff * 2;
 	if (pg->backoff > PGSTORE_BACKOFF_MAX_MS)
@@ -332,7 +489,10 @@ pgstore_lost(struct pgstore *pg, const char *why)
 	evtimer_del(&pg->timer);
 	evtimer_add(&pg->timer, &tv);
 	pgstore_group_end(pg, STORE_GROUP_UNAVAILABLE);
+	pgstore_sync_end(pg, 0);
 }
+
+static void	pgstore_next(struct pgstore *);
 
 static void
 pgstore_ready(struct pgstore *pg)
@@ -347,9 +507,12 @@ pgstore_ready(struct pgstore *pg)
 		log_info("database: PostgreSQL connection back");
 	pg->backoff = 0;
 	pg->state = PG_IDLE;
+	/* what the other nodes did meanwhile, notifications missed */
+	pg->catchup = 1;
 	pgstore_deadline(pg, 0);
 	/* readable when idle: the server closed it, see it at once */
 	pgstore_arm(pg, EV_READ);
+	pgstore_next(pg);
 }
 
 static void
@@ -398,7 +561,8 @@ pgstore_timer(int fd, short ev, void *arg)
 		pgstore_lost(pg, "connecting timed out");
 		break;
 	case PG_BUSY:
-		pgstore_lost(pg, "a commit took too long");
+		pgstore_lost(pg, pg->job == JOB_GROUP ?
+		    "a commit took too long" : "a query took too long");
 		break;
 	default:
 		break;
@@ -406,40 +570,176 @@ pgstore_timer(int fd, short ev, void *arg)
 }
 
 static int
+pgstore_row_item(PGresult *res, int row, struct store_item *it)
+{
+	const char	*e;
+
+	it->id = strtonum(PQgetvalue(res, row, 0), 1, INT64_MAX, &e);
+	if (e != NULL)
+		return -1;
+	it->task = PQnfields(res) > 1 ? PQgetvalue(res, row, 1) : "";
+	it->tasklen = PQnfields(res) > 1 ? PQgetlength(res, row, 1) : 0;
+	it->done = PQnfields(res) > 2 &&
+	    strcmp(PQgetvalue(res, row, 2), "t") == 0;
+	return 0;
+}
+
+static int
 pgstore_row(struct store_write *w, PGresult *res)
 {
 	struct store_item	 it;
-	const char		*e;
 
 	if (PQntuples(res) == 0)
 		return store_write_result(w, 1, NULL);
-	it.id = strtonum(PQgetvalue(res, 0, 0), 1, INT64_MAX, &e);
-	it.task = PQgetvalue(res, 0, 1);
-	it.tasklen = PQgetlength(res, 0, 1);
-	it.done = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-	if (e != NULL)
+	if (pgstore_row_item(res, 0, &it) == -1)
 		return -1;
 	return store_write_result(w, 0, &it);
 }
 
-/* One result of the pipeline; 1 when the group's Sync came back. */
+static int
+pgstore_int64(PGresult *res, int row, int col, int64_t *v)
+{
+	const char	*e;
+
+	*v = strtonum(PQgetvalue(res, row, col), 0, INT64_MAX, &e);
+	return e == NULL ? 0 : -1;
+}
+
+/* The other nodes' changes, each passed on as the item is now. */
+static int
+pgstore_catchup_rows(struct pgstore *pg, PGresult *res, int q)
+{
+	struct store_item	 it;
+	int64_t			 pruned;
+	int			 i;
+
+	if (q == 0) {
+		if (PQntuples(res) != 1 || pgstore_int64(res, 0, 0,
+		    &pg->jobseq) == -1 || pgstore_int64(res, 0, 1,
+		    &pg->count) == -1 || pgstore_int64(res, 0, 2,
+		    &pruned) == -1)
+			return -1;
+		if (pruned > pg->applied)
+			log_warnx("database: PostgreSQL: this node was out of "
+			    "touch longer than deletions are remembered (%s "
+			    "days): restart it", PGSTORE_GONE_DAYS);
+		return 0;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		if (pgstore_row_item(res, i, &it) == -1)
+			return -1;
+		if (pg->hooks != NULL)
+			pg->hooks->change(pg->hooks_arg, &it, q == 2);
+	}
+	return 0;
+}
+
+static int
+pgstore_hex(const char *hex, uint8_t *out, size_t len)
+{
+	unsigned int	 v;
+	size_t		 i;
+
+	if (strlen(hex) != len * 2)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = v;
+	}
+	return 0;
+}
+
+/* The secrets usable now, and how long until the next one is. */
+static int
+pgstore_ticket_rows(struct pgstore *pg, PGresult *res)
+{
+	struct proto_ticket_key	*sec;
+	int64_t			 rev, wait;
+	int			 i;
+
+	pg->nsecrets = 0;
+	pg->tickets_wait = PGSTORE_TICKET_POLL * 1000;
+	for (i = 0; i < PQntuples(res); i++) {
+		if (pgstore_int64(res, i, 0, &rev) == -1 || rev > 0x7fffffff ||
+		    pgstore_int64(res, i, 2, &wait) == -1)
+			return -1;
+		if (wait > 0) {
+			if (wait < pg->tickets_wait)
+				pg->tickets_wait = wait;
+			continue;
+		}
+		if (pg->nsecrets == PGSTORE_TICKETS_KEPT)
+			continue;
+		sec = &pg->secrets[pg->nsecrets];
+		sec->keyrev = rev;
+		if (pgstore_hex(PQgetvalue(res, i, 1), sec->key,
+		    sizeof(sec->key)) == -1)
+			return -1;
+		pg->nsecrets++;
+	}
+	return 0;
+}
+
+/* The rows a statement returned, by job and statement. */
+static int
+pgstore_tuples(struct pgstore *pg, PGresult *res, int q)
+{
+	int	 i = q - PGSTORE_FIRST_WRITE;
+
+	switch (pg->job) {
+	case JOB_GROUP:
+		if (q == PGSTORE_FIRST_WRITE - 1)
+			return PQntuples(res) == 1 ? pgstore_int64(res, 0, 0,
+			    &pg->jobseq) : -1;
+		if (i >= 0 && i < pg->n)
+			return pgstore_row(pg->wv[i], res);
+		return 0;
+	case JOB_CATCHUP:
+		return pgstore_catchup_rows(pg, res, q);
+	case JOB_TICKETS:
+		return q == PGSTORE_TICKETS_ROWS ? pgstore_ticket_rows(pg,
+		    res) : 0;
+	default:
+		return 0;
+	}
+}
+
+/* The statements a job sends before its Sync. */
+static int
+pgstore_job_statements(const struct pgstore *pg)
+{
+	switch (pg->job) {
+	case JOB_GROUP:
+		return pg->n + PGSTORE_FIRST_WRITE + 1;
+	case JOB_CATCHUP:
+		return 3;
+	case JOB_TICKETS:
+		return sizeof(pgstore_sql_tickets) /
+		    sizeof(*pgstore_sql_tickets);
+	default:
+		return 1;
+	}
+}
+
+/* One result of the pipeline; 1 when the job's Sync came back. */
 static int
 pgstore_result(struct pgstore *pg, PGresult *res)
 {
-	int	 st = PQresultStatus(res), i = pg->q - PGSTORE_FIRST_WRITE;
+	int	 st = PQresultStatus(res), q = pg->q;
 
 	if (st == PGRES_PIPELINE_SYNC)
 		return 1;
 	/* one result a statement, then a NULL that is skipped */
-	if (pg->q++ > pg->n + PGSTORE_FIRST_WRITE) {
+	if (pg->q++ >= pgstore_job_statements(pg)) {
 		pgstore_seterr(pg, "results out of step");
 		pg->failed = 1;
 		return 0;
 	}
 	switch (st) {
 	case PGRES_TUPLES_OK:
-		if (i >= 0 && i < pg->n && pgstore_row(pg->wv[i], res) == -1) {
-			pgstore_seterr(pg, "an id out of range");
+		if (!pg->failed && pgstore_tuples(pg, res, q) == -1) {
+			pgstore_seterr(pg, "a value out of range");
 			pg->failed = 1;
 		}
 		break;
@@ -457,29 +757,105 @@ pgstore_result(struct pgstore *pg, PGresult *res)
 	return 0;
 }
 
+static void
+pgstore_tickets_end(struct pgstore *pg)
+{
+	struct timeval	 tv;
+	uint32_t	 revs[PGSTORE_TICKETS_KEPT];
+	int		 i;
+
+	for (i = 0; i < pg->nsecrets; i++)
+		revs[i] = pg->secrets[i].keyrev;
+	if ((pg->nsecrets != pg->nrevs || memcmp(revs, pg->revs,
+	    pg->nsecrets * sizeof(revs[0])) != 0) && pg->hooks != NULL) {
+		memcpy(pg->revs, revs, sizeof(revs));
+		pg->nrevs = pg->nsecrets;
+		pg->hooks->tickets(pg->hooks_arg, pg->secrets, pg->nsecrets);
+	}
+	explicit_bzero(pg->secrets, sizeof(pg->secrets));
+	tv.tv_sec = pg->tickets_wait / 1000;
+	tv.tv_usec = (pg->tickets_wait % 1000) * 1000 + 1000;
+	evtimer_del(&pg->tick);
+	evtimer_add(&pg->tick, &tv);
+}
+
+/* The job went through: each kind has its ending. */
+static void
+pgstore_job_ok(struct pgstore *pg, enum pgstore_job job)
+{
+	switch (job) {
+	case JOB_LISTEN:
+		pg->listening = 1;
+		break;
+	case JOB_GROUP:
+		/* with no other node's group between, nothing to fetch */
+		if (pg->jobseq == pg->applied + 1)
+			pg->applied = pg->jobseq;
+		pgstore_group_end(pg, STORE_GROUP_OK);
+		break;
+	case JOB_CATCHUP:
+		if (pg->jobseq > pg->applied)
+			pg->applied = pg->jobseq;
+		if (pg->hooks != NULL)
+			pg->hooks->changed(pg->hooks_arg, pg->count);
+		pgstore_sync_end(pg, 1);
+		break;
+	case JOB_TICKETS:
+		pgstore_tickets_end(pg);
+		break;
+	default:
+		break;
+	}
+}
+
 /*
- * A failed group leaves its transaction aborted; a new connection is the
+ * A failed job leaves its transaction aborted; a new connection is the
  * simplest clean state, and failures are rare (the bounds are checked
  * before a write is sent).
  */
 static void
-pgstore_group_done(struct pgstore *pg)
+pgstore_job_done(struct pgstore *pg)
 {
+	enum pgstore_job	 job = pg->job;
+
 	pgstore_deadline(pg, 0);
+	pg->job = JOB_NONE;
 	if (pg->failed) {
 		log_warnx("database: PostgreSQL: %s", pg->err);
 		pgstore_disarm(pg);
 		PQfinish(pg->conn);
 		pg->conn = NULL;
 		pg->state = PG_DOWN;
+		pg->listening = 0;
 		evtimer_del(&pg->timer);
 		pgstore_connect(pg);
-		pgstore_group_end(pg, STORE_GROUP_FAILED);
+		if (job == JOB_TICKETS)
+			pg->tickets_due = 1;	/* again once back */
+		pgstore_group_end(pg, job == JOB_GROUP ? STORE_GROUP_FAILED :
+		    STORE_GROUP_UNAVAILABLE);
+		pgstore_sync_end(pg, 0);
 		return;
 	}
 	pg->state = PG_IDLE;
 	pgstore_arm(pg, EV_READ);
-	pgstore_group_end(pg, STORE_GROUP_OK);
+	pgstore_job_ok(pg, job);
+	pgstore_next(pg);
+}
+
+/* Another node committed: catch up unless this number is applied. */
+static void
+pgstore_notifies(struct pgstore *pg)
+{
+	PGnotify	*n;
+	const char	*e;
+	int64_t		 seq;
+
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		seq = strtonum(n->extra, 0, INT64_MAX, &e);
+		if (e != NULL || seq > pg->applied)
+			pg->catchup = 1;
+		PQfreemem(n);
+	}
 }
 
 static void
@@ -503,8 +879,12 @@ pgstore_read(struct pgstore *pg)
 		sync = pgstore_result(pg, res);
 		PQclear(res);
 		if (sync)
-			pgstore_group_done(pg);
+			pgstore_job_done(pg);
 	}
+	if (pg->conn == NULL)
+		return;
+	/* after the results: a group's own notification is applied */
+	pgstore_notifies(pg);
 	if (pg->state != PG_IDLE)
 		return;
 	/* idle: only an error (the server shutting down) comes */
@@ -514,6 +894,8 @@ pgstore_read(struct pgstore *pg)
 		pgstore_lost(pg, pg->err[0] ? pg->err : "unexpected result");
 	} else if (PQstatus(pg->conn) == CONNECTION_BAD)
 		pgstore_lost(pg, "closed by the server");
+	else
+		pgstore_next(pg);
 }
 
 static void
@@ -572,36 +954,188 @@ pgstore_send(struct pgstore *pg, const char *sql)
 	return PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 }
 
+static int
+pgstore_send1(struct pgstore *pg, const char *sql, const char *p1)
+{
+	return PQsendQueryParams(pg->conn, sql, 1, NULL, &p1, NULL, NULL, 0);
+}
+
+static int
+pgstore_send_group(struct pgstore *pg)
+{
+	int	 i, ok;
+
+	ok = pgstore_send(pg, "BEGIN") &&
+	    pgstore_send(pg, "SET LOCAL synchronous_commit TO on") &&
+	    pgstore_send(pg, pgstore_sql_counter);
+	for (i = 0; ok && i < pg->n; i++)
+		ok = pgstore_send_write(pg, pg->wv[i]);
+	return ok && pgstore_send(pg, "COMMIT");
+}
+
+static int
+pgstore_send_catchup(struct pgstore *pg)
+{
+	char	 since[32];
+
+	snprintf(since, sizeof(since), "%lld", (long long)pg->applied);
+	return pgstore_send(pg, pgstore_sql_catchup[0]) &&
+	    pgstore_send1(pg, pgstore_sql_catchup[1], since) &&
+	    pgstore_send1(pg, pgstore_sql_catchup[2], since);
+}
+
+static int
+pgstore_send_tickets(struct pgstore *pg)
+{
+	uint8_t		 secret[PROTO_TICKET_KEY_SIZE];
+	char		 hex[2 * sizeof(secret) + 1], every[16], delay[16];
+	char		 kept[16];
+	const char	*p[3] = { hex, every, delay };
+	size_t		 i;
+	int		 ok;
+
+	arc4random_buf(secret, sizeof(secret));
+	for (i = 0; i < sizeof(secret); i++)
+		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+	snprintf(every, sizeof(every), "%d", pg->lifetime / 4 > 0 ?
+	    pg->lifetime / 4 : 1);
+	snprintf(delay, sizeof(delay), "%d", 2 * PGSTORE_TICKET_POLL);
+	snprintf(kept, sizeof(kept), "%d", PGSTORE_TICKETS_KEPT);
+	ok = pgstore_send(pg, pgstore_sql_tickets[0]) &&
+	    pgstore_send(pg, pgstore_sql_tickets[1]) &&
+	    PQsendQueryParams(pg->conn, pgstore_sql_tickets[2], 3, NULL, p,
+	    NULL, NULL, 0) &&
+	    pgstore_send1(pg, pgstore_sql_tickets[3], kept) &&
+	    pgstore_send(pg, pgstore_sql_tickets[4]) &&
+	    pgstore_send(pg, pgstore_sql_tickets[5]) &&
+	    pgstore_send(pg, pgstore_sql_tickets[6]);
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(hex, sizeof(hex));
+	return ok;
+}
+
+/* What goes next on an idle connection, if anything. */
+static enum pgstore_job
+pgstore_pick(struct pgstore *pg)
+{
+	if (pg->wv != NULL && (pg->listening || pg->hooks == NULL))
+		return JOB_GROUP;
+	/* nothing of the other nodes before someone takes it */
+	if (pg->hooks == NULL)
+		return JOB_NONE;
+	if (!pg->listening)
+		return JOB_LISTEN;
+	if (pg->catchup || pg->sync_asked)
+		return JOB_CATCHUP;
+	if (pg->tickets_due && pg->lifetime > 0)
+		return JOB_TICKETS;
+	return JOB_NONE;
+}
+
+static void
+pgstore_next(struct pgstore *pg)
+{
+	int	 ok;
+
+	if (pg->state != PG_IDLE || (pg->job = pgstore_pick(pg)) == JOB_NONE)
+		return;
+	pg->q = 0;
+	pg->failed = 0;
+	pg->jobseq = 0;
+	pg->state = PG_BUSY;
+	switch (pg->job) {
+	case JOB_LISTEN:
+		ok = pgstore_send(pg, "LISTEN todod");
+		break;
+	case JOB_GROUP:
+		ok = pgstore_send_group(pg);
+		break;
+	case JOB_CATCHUP:
+		/* the GETs that asked before this point are served by it */
+		pg->catchup = 0;
+		pg->sync_covered = pg->sync_asked;
+		pg->sync_asked = 0;
+		ok = pgstore_send_catchup(pg);
+		break;
+	default:
+		pg->tickets_due = 0;
+		ok = pgstore_send_tickets(pg);
+		break;
+	}
+	if (!ok || !PQpipelineSync(pg->conn)) {
+		pgstore_lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	pgstore_deadline(pg, PGSTORE_GROUP_SECONDS);
+	pgstore_io(-1, 0, pg);		/* flush, and wait for the answer */
+}
+
 static void
 pgstore_submit(void *be, struct store_write **wv, int n, store_done_fn done,
     void *arg)
 {
 	struct pgstore	*pg = be;
-	int		 i, ok;
 
-	if (pg->state != PG_IDLE) {
+	if (pg->state != PG_IDLE && pg->state != PG_BUSY) {
 		done(arg, STORE_GROUP_UNAVAILABLE);
 		return;
 	}
+	if (pg->wv != NULL)
+		fatalx("%s: a second group", __func__);
 	if ((pg->wv = reallocarray(NULL, n, sizeof(*wv))) == NULL)
 		fatal("%s", __func__);
 	memcpy(pg->wv, wv, n * sizeof(*wv));
 	pg->n = n;
 	pg->done = done;
 	pg->arg = arg;
-	pg->q = 0;
-	pg->failed = 0;
-	pg->state = PG_BUSY;
-	ok = pgstore_send(pg, "BEGIN") &&
-	    pgstore_send(pg, "SET LOCAL synchronous_commit TO on");
-	for (i = 0; ok && i < n; i++)
-		ok = pgstore_send_write(pg, wv[i]);
-	if (!ok || !pgstore_send(pg, "COMMIT") || !PQpipelineSync(pg->conn)) {
-		pgstore_lost(pg, PQerrorMessage(pg->conn));
+	pgstore_next(pg);
+}
+
+/*
+ * A GET must see every write acknowledged anywhere before it came: the
+ * next catch-up that starts from now on answers, for all who asked.
+ */
+static void
+pgstore_sync(void *be, store_synced_fn fn, void *arg)
+{
+	struct pgstore	*pg = be;
+
+	if (pg->state != PG_IDLE && pg->state != PG_BUSY) {
+		fn(arg, 0);
 		return;
 	}
-	pgstore_deadline(pg, PGSTORE_GROUP_SECONDS);
-	pgstore_io(-1, 0, pg);		/* flush, and wait for the answer */
+	if (pg->synced != NULL)
+		fatalx("%s: a second caller", __func__);
+	pg->synced = fn;
+	pg->synced_arg = arg;
+	pg->sync_asked = 1;
+	pgstore_next(pg);
+}
+
+static void
+pgstore_tick(int fd, short ev, void *arg)
+{
+	struct pgstore	*pg = arg;
+	struct timeval	 tv = { PGSTORE_TICKET_POLL, 0 };
+
+	pg->tickets_due = 1;
+	if (pg->state == PG_IDLE)
+		pgstore_next(pg);
+	else if (pg->state != PG_BUSY)
+		evtimer_add(&pg->tick, &tv);	/* again when it is back */
+}
+
+static void
+pgstore_share(void *be, const struct store_shared_hooks *hooks, void *arg,
+    int lifetime)
+{
+	struct pgstore	*pg = be;
+
+	pg->hooks = hooks;
+	pg->hooks_arg = arg;
+	pg->lifetime = lifetime > 0 ? lifetime : 0;
+	pg->tickets_due = pg->lifetime > 0;
+	pgstore_next(pg);
 }
 
 /*
@@ -675,6 +1209,7 @@ pgstore_close(void *be)
 
 	pgstore_disarm(pg);
 	evtimer_del(&pg->timer);
+	evtimer_del(&pg->tick);
 	PQfinish(pg->conn);
 	free(pg->wv);
 	free(pg->uri);
@@ -695,6 +1230,7 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 	pg->base = base;
 	pg->evfd = -1;
 	evtimer_assign(&pg->timer, base, pgstore_timer, pg);
+	evtimer_assign(&pg->tick, base, pgstore_tick, pg);
 	if (pgstore_start(pg, err, errlen) == -1) {
 		pgstore_close(pg);
 		return NULL;
@@ -705,5 +1241,6 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 
 const struct store_backend_ops store_pg_ops = {
 	pgstore_submit, pgstore_foreach, pgstore_count,
-	pgstore_unavailable, pgstore_error, pgstore_close
+	pgstore_unavailable, pgstore_error, pgstore_close,
+	pgstore_share, pgstore_sync
 };

@@ -28,6 +28,8 @@
  */
 
 #define PSTORE_SNAPSHOT_CHUNK	(256 * 1024)
+/* GETs waiting for a catch-up; past it they get 503 (a worker floods) */
+#define PSTORE_SYNC_MAX		65536
 
 struct pstore_op {
 	TAILQ_ENTRY(pstore_op)	 entry;
@@ -36,6 +38,13 @@ struct pstore_op {
 	uint32_t		 reqid;
 	struct store_write	 wr;		/* owns cn and task */
 	uint64_t		 seq;
+};
+
+struct pstore_sync {
+	TAILQ_ENTRY(pstore_sync) entry;
+	struct proc		*w;		/* NULL: the worker died */
+	pid_t			 pid;
+	uint32_t		 reqid;
 };
 
 static void	pstore_commit(int, short, void *);
@@ -50,6 +59,8 @@ pstore_init(struct pstore *ps, struct event_base *base,
 	ps->metrics = metrics;
 	TAILQ_INIT(&ps->ops);
 	TAILQ_INIT(&ps->group);
+	TAILQ_INIT(&ps->sync_next);
+	TAILQ_INIT(&ps->sync_cur);
 	ps->nops = 0;
 	ps->busy = 0;
 	event_assign(&ps->commit_ev, base, -1, 0, pstore_commit, ps);
@@ -117,25 +128,72 @@ pstore_op_item(const struct pstore_op *op, struct storemsg_item *it)
 
 /* A change goes to every cache, on the bounded queues: see proc_send. */
 static void
-pstore_broadcast(struct pstore *ps, struct pstore_op *op)
+pstore_broadcast_change(struct pstore *ps, const struct storemsg_change *chg)
 {
-	struct storemsg_change	 chg;
 	struct ipc_wbuf		*wb;
 	struct proc		*w;
 	int			 i;
+
+	for (i = 0; i < ps->workers->n; i++) {
+		w = &ps->workers->procs[i];
+		if (!proc_alive(w))
+			continue;
+		if ((wb = storemsg_encode_change(chg)) == NULL)
+			fatal("%s", __func__);
+		proc_send(w, wb, -1);	/* a failure kills it, and says so */
+	}
+}
+
+static void
+pstore_broadcast(struct pstore *ps, struct pstore_op *op)
+{
+	struct storemsg_change	 chg;
 
 	chg.seq = op->seq;
 	chg.op = op->wr.type == IMSG_STORE_CREATE ? STORE_OP_CREATE :
 	    op->wr.type == IMSG_STORE_UPDATE ? STORE_OP_UPDATE : STORE_OP_DELETE;
 	pstore_op_item(op, &chg.item);
-	for (i = 0; i < ps->workers->n; i++) {
-		w = &ps->workers->procs[i];
-		if (!proc_alive(w))
-			continue;
-		if ((wb = storemsg_encode_change(&chg)) == NULL)
-			fatal("%s", __func__);
-		proc_send(w, wb, -1);	/* a failure kills it, and says so */
+	pstore_broadcast_change(ps, &chg);
+}
+
+/*
+ * Another node's change, as the item is now (or gone): every cache takes
+ * it whether it had the item or not.  A row the caches cannot hold (a NUL,
+ * too long) is dropped, as from a snapshot.
+ */
+void
+pstore_remote_change(struct pstore *ps, const struct store_item *row,
+    int gone)
+{
+	struct storemsg_change	 chg;
+
+	memset(&chg, 0, sizeof(chg));
+	chg.op = gone ? STORE_OP_DELETE : STORE_OP_UPDATE;
+	chg.item.id = row->id;
+	if (!gone) {
+		chg.item.task = row->task;
+		chg.item.tasklen = row->tasklen;
+		chg.item.done = row->done ? 1 : 0;
+		if (!storemsg_item_ok(&chg.item)) {
+			log_warnx("todo %lld: unusable task in the database, "
+			    "skipped", (long long)row->id);
+			return;
+		}
 	}
+	chg.seq = ++ps->seq;
+	pstore_broadcast_change(ps, &chg);
+}
+
+/* A catch-up is through: what the workers read of it moves on. */
+void
+pstore_remote_changed(struct pstore *ps, int64_t count)
+{
+	int	 i;
+
+	ps->state->todo_count = count;
+	__atomic_store_n(&ps->state->store_seq, ps->seq, __ATOMIC_RELEASE);
+	for (i = 0; i < ps->workers->n; i++)
+		proc_flush(&ps->workers->procs[i]);
 }
 
 /* The answer goes on the worker's bounded queue: see proc_send. */
@@ -309,10 +367,88 @@ pstore_worker_start(struct pstore *ps, struct proc *w)
 	proc_allow(w, mark);
 }
 
+static void
+pstore_sync_reply(struct pstore_sync *sy, uint32_t status)
+{
+	struct ipc_wbuf	*wb;
+
+	if (sy->w == NULL || sy->w->pid != sy->pid || !proc_alive(sy->w))
+		return;
+	if ((wb = storemsg_encode_synced(sy->reqid, status)) == NULL)
+		fatal("%s", __func__);
+	proc_send(sy->w, wb, -1);
+}
+
+static void	pstore_synced(void *, int);
+
+static void
+pstore_sync_start(struct pstore *ps)
+{
+	if (ps->syncing || TAILQ_EMPTY(&ps->sync_next))
+		return;
+	TAILQ_CONCAT(&ps->sync_cur, &ps->sync_next, entry);
+	ps->syncing = 1;
+	ps->be.ops->sync(ps->be.be, pstore_synced, ps);
+}
+
+/*
+ * The catch-up answered: the changes went to the caches before this, so
+ * each GET now waits for its cache to reach the sequence published here.
+ * Without the database a GET cannot know what other nodes acknowledged:
+ * it gets 503.
+ */
+static void
+pstore_synced(void *arg, int ok)
+{
+	struct pstore		*ps = arg;
+	struct pstore_sync	*sy;
+	int			 i;
+
+	__atomic_store_n(&ps->state->store_seq, ps->seq, __ATOMIC_RELEASE);
+	while ((sy = TAILQ_FIRST(&ps->sync_cur)) != NULL) {
+		TAILQ_REMOVE(&ps->sync_cur, sy, entry);
+		pstore_sync_reply(sy, ok ? STORE_OK : STORE_UNAVAILABLE);
+		free(sy);
+		ps->nsync--;
+	}
+	for (i = 0; i < ps->workers->n; i++)
+		proc_flush(&ps->workers->procs[i]);
+	ps->syncing = 0;
+	pstore_sync_start(ps);
+}
+
+void
+pstore_sync_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
+{
+	struct pstore_sync	 one, *sy;
+
+	if (storemsg_decode_sync(msg) == -1) {
+		proc_kill(w, "malformed store sync");
+		return;
+	}
+	one.w = w;
+	one.pid = w->pid;
+	one.reqid = msg->hdr.peerid;
+	/* a store of this node only: the caches have every write */
+	if (ps->be.ops->sync == NULL || ps->nsync >= PSTORE_SYNC_MAX) {
+		pstore_sync_reply(&one, ps->be.ops->sync == NULL ? STORE_OK :
+		    STORE_UNAVAILABLE);
+		proc_flush(w);
+		return;
+	}
+	if ((sy = malloc(sizeof(*sy))) == NULL)
+		fatal("%s", __func__);
+	*sy = one;
+	TAILQ_INSERT_TAIL(&ps->sync_next, sy, entry);
+	ps->nsync++;
+	pstore_sync_start(ps);
+}
+
 void
 pstore_child_gone(struct pstore *ps, struct proc *w)
 {
 	struct pstore_op	*op;
+	struct pstore_sync	*sy;
 
 	TAILQ_FOREACH(op, &ps->ops, entry)
 		if (op->w == w)
@@ -320,4 +456,10 @@ pstore_child_gone(struct pstore *ps, struct proc *w)
 	TAILQ_FOREACH(op, &ps->group, entry)
 		if (op->w == w)
 			op->w = NULL;
+	TAILQ_FOREACH(sy, &ps->sync_next, entry)
+		if (sy->w == w)
+			sy->w = NULL;
+	TAILQ_FOREACH(sy, &ps->sync_cur, entry)
+		if (sy->w == w)
+			sy->w = NULL;
 }

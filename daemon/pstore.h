@@ -24,6 +24,8 @@ struct store;
 
 struct pstore_op;
 TAILQ_HEAD(pstore_ops, pstore_op);
+struct pstore_sync;
+TAILQ_HEAD(pstore_syncs, pstore_sync);
 
 struct pstore {
 	struct store_backend	 be;		/* opened by the caller */
@@ -39,6 +41,11 @@ struct pstore {
 	struct timespec		 t0;		/* when the group went */
 	struct event		 commit_ev;
 	uint64_t		 seq;
+	/* GETs waiting to see the other nodes' writes (shared store) */
+	struct pstore_syncs	 sync_next;	/* for the next catch-up */
+	struct pstore_syncs	 sync_cur;	/* for the one in flight */
+	int			 nsync;
+	int			 syncing;
 };
 
 void	pstore_init(struct pstore *, struct event_base *, struct proc_group *,
@@ -46,5 +53,8 @@ void	pstore_init(struct pstore *, struct event_base *, struct proc_group *,
 void	pstore_request(struct pstore *, struct proc *, struct ipc_msg *);
 void	pstore_worker_start(struct pstore *, struct proc *);
 void	pstore_child_gone(struct pstore *, struct proc *);
+void	pstore_sync_request(struct pstore *, struct proc *, struct ipc_msg *);
+void	pstore_remote_change(struct pstore *, const struct store_item *, int);
+void	pstore_remote_changed(struct pstore *, int64_t);
 
 #endif

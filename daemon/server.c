@@ -784,6 +784,7 @@ server_api_env(struct server *srv, struct api_env *env)
 	env->store_seq = __atomic_load_n(&srv->state->store_seq,
 	    __ATOMIC_ACQUIRE);
 	env->rules = &srv->conf->rules;
+	env->shared = srv->state->shared;
 }
 
 /*
@@ -903,14 +904,16 @@ conn_wait_parent(struct conn *c, struct api_resp *r, enum api_verdict v)
 	if (v == API_STORE) {
 		rv = srv->port.store(srv->port.arg, r->store);
 		r->store = NULL;	/* the port has it */
-	} else
+	} else if (v == API_SYNC)
+		rv = srv->port.sync(srv->port.arg, c->ar.reqid);
+	else
 		rv = srv->port.metrics(srv->port.arg, c->ar.reqid);
 	if (rv == -1) {
-		server_respond_error(c, 503, NULL, v == API_STORE ?
+		server_respond_error(c, 503, NULL, v != API_METRICS ?
 		    "store unavailable" : "metrics unavailable");
 		return;
 	}
-	c->wait = v == API_STORE ? WAIT_STORE : WAIT_METRICS;
+	c->wait = v != API_METRICS ? WAIT_STORE : WAIT_METRICS;
 	RB_INSERT(conn_pending, &srv->waiting, c);
 }
 
@@ -935,6 +938,7 @@ conn_api(struct conn *c)
 		break;
 	case API_STORE:
 	case API_METRICS:
+	case API_SYNC:
 		conn_wait_parent(c, &r, v);
 		break;
 	default:
@@ -957,7 +961,14 @@ server_reply(struct server *srv, struct ipc_msg *msg)
 	RB_REMOVE(conn_pending, &srv->waiting, c);
 	c->wait = WAIT_NONE;
 	api_resp_init(&r);
-	if (msg->hdr.type == IMSG_STORE_REPLY)
+	if (msg->hdr.type == IMSG_STORE_SYNCED) {
+		/* caught up: the GET again; or r is its 503 */
+		if (api_sync_reply(&c->ar, msg, &r)) {
+			api_resp_free(&r);
+			conn_api(c);
+			return;
+		}
+	} else if (msg->hdr.type == IMSG_STORE_REPLY)
 		api_store_reply(&c->ar, msg, &r);
 	else
 		api_metrics_reply(msg, &r);

@@ -33,6 +33,8 @@ struct server_port {
 	int	(*store)(void *, struct ipc_wbuf *);
 	/* a metrics request for reqid */
 	int	(*metrics)(void *, uint32_t);
+	/* a catch-up with the other nodes for reqid (API_SYNC) */
+	int	(*sync)(void *, uint32_t);
 	void	*arg;
 };
 

@@ -19,6 +19,7 @@
 struct shm_state {
 	uint64_t	store_seq;	/* last change durably committed */
 	uint64_t	todo_count;
+	uint32_t	shared;		/* other nodes write the store too */
 };
 
 /* Metrics a worker keeps. */

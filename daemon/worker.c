@@ -88,6 +88,19 @@ worker_send_store(void *arg, struct ipc_wbuf *wb)
 }
 
 static int
+worker_send_sync(void *arg, uint32_t reqid)
+{
+	struct worker	*w = arg;
+	struct ipc_wbuf	*wb;
+
+	if ((wb = storemsg_encode_sync(reqid)) == NULL ||
+	    ipc_send(&w->parent, wb, -1) == -1)
+		return -1;
+	worker_parent_flush(w);
+	return 0;
+}
+
+static int
 worker_send_metrics(void *arg, uint32_t reqid)
 {
 	struct worker	*w = arg;
@@ -315,6 +328,7 @@ worker_dispatch_parent(void *arg, struct ipc_msg *msg)
 
 	switch (msg->hdr.type) {
 	case IMSG_STORE_REPLY:
+	case IMSG_STORE_SYNCED:
 	case IMSG_METRICS_REPLY:
 		server_reply(&w->srv, msg);
 		break;
@@ -450,6 +464,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 		fatalx("event_base_new");
 	port.store = worker_send_store;
 	port.metrics = worker_send_metrics;
+	port.sync = worker_send_sync;
 	port.arg = w;
 	server_init(&w->srv, w->base, &w->cache, &port);
 	khprov_set_observer(w->khprov, server_sign_observer, &w->srv);

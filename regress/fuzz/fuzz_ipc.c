@@ -124,6 +124,11 @@ fuzz_parent(uint32_t type, const uint8_t *data, size_t size)
 	uint32_t		 gen;
 
 	fuzz_msg(&m, type, data, size);
+	if (type == IMSG_STORE_SYNC) {
+		if (storemsg_decode_sync(&m) == 0 && size != 0)
+			abort();
+		return;
+	}
 	if (type == IMSG_CFG_DONE || type == IMSG_CFG_FAILED) {
 		if (cfgmsg_get_reply(&m, &gen, &why) == 0 &&
 		    strlen(why) > CFGMSG_WHY_MAX)
@@ -153,9 +158,15 @@ fuzz_store(uint32_t type, const uint8_t *data, size_t size)
 	struct storemsg_change	 chg;
 	struct ipc_msg		 m;
 	uint64_t		 seq;
+	uint32_t		 st;
 
 	fuzz_msg(&m, type, data, size);
 	switch (type) {
+	case IMSG_STORE_SYNCED:
+		if (storemsg_decode_synced(&m, &st) == 0 && st != STORE_OK &&
+		    st != STORE_UNAVAILABLE)
+			abort();
+		break;
 	case IMSG_STORE_REPLY:
 		if (storemsg_decode_reply(&m, &rep) == 0 &&
 		    rep.status == STORE_OK)
@@ -234,10 +245,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t	 req[] = { IMSG_STORE_CREATE,
 				    IMSG_STORE_UPDATE, IMSG_STORE_DELETE,
-				    IMSG_CFG_DONE, IMSG_CFG_FAILED };
+				    IMSG_CFG_DONE, IMSG_CFG_FAILED,
+				    IMSG_STORE_SYNC };
 	static const uint32_t	 store[] = { IMSG_STORE_REPLY,
 				    IMSG_STORE_CHANGE, IMSG_STORE_SNAPSHOT,
-				    IMSG_STORE_SNAPSHOT_END };
+				    IMSG_STORE_SNAPSHOT_END, IMSG_STORE_SYNCED };
 	static const uint32_t	 cfg[] = { IMSG_CFG_RULE, IMSG_CFG_MAIN,
 				    IMSG_CFG_LISTEN, IMSG_CFG_TLS_CA,
 				    IMSG_TICKET_KEY, IMSG_CFG_END,
@@ -253,14 +265,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_framing(data + 1, size - 1);
 		break;
 	case 2:
-		fuzz_parent(req[sel % 5], data + 1, size - 1);
+		fuzz_parent(req[sel % 6], data + 1, size - 1);
 		break;
 	case 3:
 		fuzz_parent(IMSG_STORE_UPDATE, data + 1, size - 1);
 		break;
 	case 4:
 	case 5:
-		fuzz_store(store[sel % 4], data + 1, size - 1);
+		fuzz_store(store[sel % 5], data + 1, size - 1);
 		break;
 	default:
 		fuzz_cfg(cfg[sel % 7], data + 1, size - 1);

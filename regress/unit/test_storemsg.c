@@ -552,6 +552,36 @@ test_snapshot_malformed(void)
 	    "SNAPSHOT_END without its sequence refused");
 }
 
+static void
+test_sync(void)
+{
+	struct ipc_wbuf	*wb;
+	struct ipc_msg	 msg;
+	uint32_t	 status;
+
+	TAP_OK(over(&wk, &pa, storemsg_encode_sync(7), &msg) == 0 &&
+	    msg.hdr.peerid == 7 && storemsg_decode_sync(&msg) == 0,
+	    "SYNC round-trips with its request id");
+	wb = ipc_create(IMSG_STORE_SYNC, 1, 0);
+	ipc_add_u8(wb, 0);
+	TAP_OK(over(&wk, &pa, wb, &msg) == 0 &&
+	    storemsg_decode_sync(&msg) == -1, "SYNC with a payload refused");
+	TAP_OK(over(&pa, &wk, storemsg_encode_synced(9, STORE_UNAVAILABLE),
+	    &msg) == 0 && storemsg_decode_synced(&msg, &status) == 0 &&
+	    status == STORE_UNAVAILABLE && msg.hdr.peerid == 9,
+	    "SYNCED round-trips");
+	TAP_OK(storemsg_encode_synced(9, STORE_NOTFOUND) == NULL &&
+	    errno == EINVAL, "SYNCED with another status is not encoded");
+	wb = ipc_create(IMSG_STORE_SYNCED, 1, 0);
+	ipc_add_u32(wb, STORE_FAILED);
+	TAP_OK(over(&pa, &wk, wb, &msg) == 0 &&
+	    storemsg_decode_synced(&msg, &status) == -1,
+	    "SYNCED with another status refused");
+	TAP_OK(over(&pa, &wk, ipc_create(IMSG_STORE_SYNCED, 1, 0), &msg) ==
+	    0 && storemsg_decode_synced(&msg, &status) == -1,
+	    "SYNCED without its status refused");
+}
+
 int
 main(void)
 {
@@ -569,6 +599,7 @@ main(void)
 	test_changes();
 	test_snapshot();
 	test_snapshot_malformed();
+	test_sync();
 	ipc_clear(&wk);
 	ipc_clear(&pa);
 	return tap_done();
