@@ -108,5 +108,5 @@ store_sqlite_close(void *be)
 const struct store_backend_ops store_sqlite_ops = {
 	store_sqlite_submit, store_sqlite_foreach, store_sqlite_count,
 	store_sqlite_unavailable, store_sqlite_error, store_sqlite_close,
-	NULL, NULL
+	NULL, NULL, NULL
 };

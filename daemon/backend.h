@@ -40,6 +40,7 @@ enum store_group {
 
 typedef void	(*store_done_fn)(void *, enum store_group);
 typedef void	(*store_synced_fn)(void *, int);	/* 1: caught up */
+typedef void	(*store_snapped_fn)(void *, int);	/* 1: complete */
 
 /*
  * What a store shared by several nodes (PostgreSQL) tells the parent: the
@@ -66,6 +67,9 @@ struct store_backend_ops {
 	void		(*share)(void *, const struct store_shared_hooks *,
 			    void *, int);
 	void		(*sync)(void *, store_synced_fn, void *);
+	/* every item, from the event loop; NULL: foreach, at once */
+	void		(*snapshot)(void *, store_iter_fn, store_snapped_fn,
+			    void *);
 };
 
 struct store_backend {

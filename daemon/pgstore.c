@@ -39,14 +39,17 @@
  * all of them (pgstore_sync).  One job is in flight on the connection at a
  * time: a group, a catch-up, LISTEN, or the ticket secrets' rotation.
  *
- * Only start-up and the snapshot a new worker reads block: start-up must
- * know the database before serving, and a snapshot is read on a
- * connection of its own so that it never mixes with a job in flight.
+ * Only start-up blocks: it must know the database before serving.  The
+ * snapshot new workers start from is read on a connection of its own, in
+ * the event loop too, row by row, so that it never mixes with a job in
+ * flight nor holds a large table in memory; the catch-up that follows it
+ * brings every cache to what changed since.
  */
 
 #define PGSTORE_SCHEMA_VERSION	2
 #define PGSTORE_GROUP_SECONDS	5	/* under the default request timeout */
 #define PGSTORE_CONNECT_SECONDS	10
+#define PGSTORE_SNAP_STALL	30	/* s without a row: give up */
 #define PGSTORE_BACKOFF_MIN_MS	100
 #define PGSTORE_BACKOFF_MAX_MS	5000
 #define PGSTORE_LOCK_KEY	"7401020304"	/* advisory lock: schema */
@@ -94,6 +97,8 @@ struct pgstore {
 	/* the other nodes */
 	int			 listening;
 	int64_t			 applied;	/* counter caught up with */
+	int64_t			 refetch;	/* -1, or fetch again from */
+	int64_t			 job_refetch;	/* the catch-up's, until done */
 	int			 catchup;	/* wanted */
 	store_synced_fn		 synced;
 	void			*synced_arg;
@@ -110,6 +115,17 @@ struct pgstore {
 	struct proto_ticket_key	 secrets[PGSTORE_TICKETS_KEPT];
 	int			 nsecrets;
 	int			 tickets_wait;	/* ms until one is usable */
+	/* the snapshot being read, on a connection of its own */
+	PGconn			*snap;
+	int			 snap_reading;
+	int			 snap_failed;
+	int64_t			 snap_seq;
+	struct event		 snap_ev;
+	int			 snap_armed;
+	struct event		 snap_timer;
+	store_iter_fn		 snap_fn;
+	store_snapped_fn	 snap_done;
+	void			*snap_arg;
 	char			 err[256];
 };
 
@@ -462,6 +478,18 @@ pgstore_sync_end(struct pgstore *pg, int ok)
 	fn(pg->synced_arg, ok);
 }
 
+/*
+ * A snapshot reflects the counter it read; the caches that took it need
+ * what changed since, even what this node applied already.  Kept until a
+ * catch-up that fetched it went through.
+ */
+static void
+pgstore_refetch(struct pgstore *pg, int64_t from)
+{
+	if (from >= 0 && (pg->refetch == -1 || from < pg->refetch))
+		pg->refetch = from;
+}
+
 /* The connection is gone: whatever was in flight or waiting gets 503. */
 static void
 pgstore_lost(struct pgstore *pg, const char *why)
@@ -478,6 +506,8 @@ pgstore_lost(struct pgstore *pg, const char *why)
 	pg->state = PG_DOWN;
 	if (pg->job == JOB_TICKETS)
 		pg->tickets_due = 1;	/* again once back */
+	if (pg->job == JOB_CATCHUP)
+		pgstore_refetch(pg, pg->job_refetch);
 	pg->job = JOB_NONE;
 	pg->listening = 0;
 	pg->backoff = pg->backoff == 0 ? PGSTORE_BACKOFF_MIN_MS :
@@ -831,6 +861,8 @@ pgstore_job_done(struct pgstore *pg)
 		pgstore_connect(pg);
 		if (job == JOB_TICKETS)
 			pg->tickets_due = 1;	/* again once back */
+		if (job == JOB_CATCHUP)
+			pgstore_refetch(pg, pg->job_refetch);
 		pgstore_group_end(pg, job == JOB_GROUP ? STORE_GROUP_FAILED :
 		    STORE_GROUP_UNAVAILABLE);
 		pgstore_sync_end(pg, 0);
@@ -977,8 +1009,13 @@ static int
 pgstore_send_catchup(struct pgstore *pg)
 {
 	char	 since[32];
+	int64_t	 from = pg->applied;
 
-	snprintf(since, sizeof(since), "%lld", (long long)pg->applied);
+	pg->job_refetch = pg->refetch;
+	pg->refetch = -1;
+	if (pg->job_refetch != -1 && pg->job_refetch < from)
+		from = pg->job_refetch;
+	snprintf(since, sizeof(since), "%lld", (long long)from);
 	return pgstore_send(pg, pgstore_sql_catchup[0]) &&
 	    pgstore_send1(pg, pgstore_sql_catchup[1], since) &&
 	    pgstore_send1(pg, pgstore_sql_catchup[2], since);
@@ -1139,6 +1176,197 @@ pgstore_share(void *be, const struct store_shared_hooks *hooks, void *arg,
 }
 
 /*
+ * The snapshot: one statement, so one view of the database, with the
+ * counter as of that view in every row (and a row of NULLs when there are
+ * no items).
+ */
+static const char *pgstore_sql_snapshot =
+	"SELECT s.seq, t.id, t.task, t.done FROM todod_seq s"
+	" LEFT JOIN todo t ON true ORDER BY t.id";
+
+static void	pgstore_snap_io(int, short, void *);
+
+static void
+pgstore_snap_arm(struct pgstore *pg, short what)
+{
+	if (pg->snap_armed)
+		event_del(&pg->snap_ev);
+	event_assign(&pg->snap_ev, pg->base, PQsocket(pg->snap), what |
+	    EV_PERSIST, pgstore_snap_io, pg);
+	event_add(&pg->snap_ev, NULL);
+	pg->snap_armed = 1;
+}
+
+static void
+pgstore_snap_deadline(struct pgstore *pg, int seconds)
+{
+	struct timeval	 tv = { seconds, 0 };
+
+	evtimer_del(&pg->snap_timer);
+	evtimer_add(&pg->snap_timer, &tv);
+}
+
+/*
+ * The snapshot is over.  Complete: what changed since its counter comes
+ * with the next catch-up, to every cache (those that had it already take
+ * it again, harmlessly).
+ */
+static void
+pgstore_snap_end(struct pgstore *pg, const char *why)
+{
+	store_snapped_fn	 done = pg->snap_done;
+
+	if (pg->snap_armed)
+		event_del(&pg->snap_ev);
+	pg->snap_armed = 0;
+	evtimer_del(&pg->snap_timer);
+	PQfinish(pg->snap);
+	pg->snap = NULL;
+	pg->snap_reading = 0;
+	pg->snap_done = NULL;
+	if (why != NULL)
+		log_warnx("database: PostgreSQL snapshot: %s", why);
+	else {
+		pgstore_refetch(pg, pg->snap_seq);
+		pg->catchup = 1;
+	}
+	if (done != NULL)
+		done(pg->snap_arg, why == NULL);
+	pgstore_next(pg);
+}
+
+static int
+pgstore_snap_row(struct pgstore *pg, PGresult *res)
+{
+	struct store_item	 it;
+	const char		*e;
+
+	pg->snap_seq = strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX, &e);
+	if (e != NULL)
+		return -1;
+	if (PQgetisnull(res, 0, 1))
+		return 0;
+	it.id = strtonum(PQgetvalue(res, 0, 1), 1, INT64_MAX, &e);
+	if (e != NULL)
+		return -1;
+	it.task = PQgetvalue(res, 0, 2);
+	it.tasklen = PQgetlength(res, 0, 2);
+	it.done = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	return pg->snap_fn(pg->snap_arg, &it);
+}
+
+static void
+pgstore_snap_read(struct pgstore *pg)
+{
+	PGresult	*res;
+	int		 st;
+
+	if (!PQconsumeInput(pg->snap)) {
+		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
+		return;
+	}
+	pgstore_snap_deadline(pg, PGSTORE_SNAP_STALL);
+	while (!PQisBusy(pg->snap)) {
+		if ((res = PQgetResult(pg->snap)) == NULL) {
+			pgstore_snap_end(pg, pg->snap_failed ? pg->err : NULL);
+			return;
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_SINGLE_TUPLE && !pg->snap_failed) {
+			if (pgstore_snap_row(pg, res) == -1) {
+				pgstore_seterr(pg, "a value out of range");
+				pg->snap_failed = 1;
+			}
+		} else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE) {
+			pgstore_seterr(pg, PQresultErrorMessage(res));
+			pg->snap_failed = 1;
+		}
+		PQclear(res);
+	}
+}
+
+static void
+pgstore_snap_send(struct pgstore *pg)
+{
+	if (PQsetnonblocking(pg->snap, 1) == -1 ||
+	    !PQsendQueryParams(pg->snap, pgstore_sql_snapshot, 0, NULL, NULL,
+	    NULL, NULL, 0) || !PQsetSingleRowMode(pg->snap)) {
+		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
+		return;
+	}
+	pg->snap_reading = 1;
+	pgstore_snap_deadline(pg, PGSTORE_SNAP_STALL);
+	pgstore_snap_arm(pg, PQflush(pg->snap) == 1 ? EV_READ | EV_WRITE :
+	    EV_READ);
+}
+
+static void
+pgstore_snap_io(int fd, short ev, void *arg)
+{
+	struct pgstore	*pg = arg;
+
+	if (pg->snap_reading) {
+		if (ev & EV_READ)
+			pgstore_snap_read(pg);
+		if (pg->snap != NULL && (ev & EV_WRITE))
+			pgstore_snap_arm(pg, PQflush(pg->snap) == 1 ?
+			    EV_READ | EV_WRITE : EV_READ);
+		return;
+	}
+	switch (PQconnectPoll(pg->snap)) {
+	case PGRES_POLLING_READING:
+		pgstore_snap_arm(pg, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		pgstore_snap_arm(pg, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		pgstore_snap_send(pg);
+		break;
+	default:
+		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
+		break;
+	}
+}
+
+static void
+pgstore_snap_timer(int fd, short ev, void *arg)
+{
+	struct pgstore	*pg = arg;
+
+	pgstore_snap_end(pg, pg->snap_reading ? "no row for 30 seconds" :
+	    "connecting timed out");
+}
+
+/*
+ * Every item for new workers' caches, from the event loop; done() says
+ * whether all came.  One snapshot at a time.
+ */
+static void
+pgstore_snapshot(void *be, store_iter_fn fn, store_snapped_fn done,
+    void *arg)
+{
+	struct pgstore	*pg = be;
+
+	if (pg->snap_done != NULL)
+		fatalx("%s: a second snapshot", __func__);
+	pg->snap_fn = fn;
+	pg->snap_done = done;
+	pg->snap_arg = arg;
+	pg->snap_failed = 0;
+	pg->snap_seq = 0;
+	pg->snap = PQconnectStart(pg->uri);
+	if (pg->snap == NULL || PQstatus(pg->snap) == CONNECTION_BAD) {
+		pgstore_snap_end(pg, pg->snap ? PQerrorMessage(pg->snap) :
+		    "out of memory");
+		return;
+	}
+	PQsetNoticeProcessor(pg->snap, pgstore_notice, NULL);
+	pgstore_snap_deadline(pg, PGSTORE_CONNECT_SECONDS);
+	pgstore_snap_arm(pg, EV_WRITE);	/* as libpq asks of a new one */
+}
+
+/*
  * Every item for a new worker's cache, on a connection of its own, row by
  * row so that a large table is never in memory at once.
  */
@@ -1210,6 +1438,10 @@ pgstore_close(void *be)
 	pgstore_disarm(pg);
 	evtimer_del(&pg->timer);
 	evtimer_del(&pg->tick);
+	evtimer_del(&pg->snap_timer);
+	if (pg->snap_armed)
+		event_del(&pg->snap_ev);
+	PQfinish(pg->snap);
 	PQfinish(pg->conn);
 	free(pg->wv);
 	free(pg->uri);
@@ -1229,8 +1461,10 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 		fatal("%s", __func__);
 	pg->base = base;
 	pg->evfd = -1;
+	pg->refetch = pg->job_refetch = -1;
 	evtimer_assign(&pg->timer, base, pgstore_timer, pg);
 	evtimer_assign(&pg->tick, base, pgstore_tick, pg);
+	evtimer_assign(&pg->snap_timer, base, pgstore_snap_timer, pg);
 	if (pgstore_start(pg, err, errlen) == -1) {
 		pgstore_close(pg);
 		return NULL;
@@ -1242,5 +1476,5 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 const struct store_backend_ops store_pg_ops = {
 	pgstore_submit, pgstore_foreach, pgstore_count,
 	pgstore_unavailable, pgstore_error, pgstore_close,
-	pgstore_share, pgstore_sync
+	pgstore_share, pgstore_sync, pgstore_snapshot
 };

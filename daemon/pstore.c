@@ -47,8 +47,24 @@ struct pstore_sync {
 	uint32_t		 reqid;
 };
 
+/*
+ * A worker's snapshot read in the event loop: waiting for it, receiving
+ * it, then waiting for a catch-up that starts after it (what changed
+ * since the snapshot's view) before it is told the sequence it is at.
+ */
+enum {
+	PSTORE_SNAP_NONE,
+	PSTORE_SNAP_WAITING,
+	PSTORE_SNAP_RECEIVING,
+	PSTORE_SNAP_CATCHUP_NEXT,
+	PSTORE_SNAP_CATCHUP
+};
+
 static void	pstore_commit(int, short, void *);
 static void	pstore_done(void *, enum store_group);
+static void	pstore_snap_start(int, short, void *);
+static void	pstore_sync_start(struct pstore *);
+static int	pstore_snap_catchup(struct pstore *, int, int);
 
 /* store, state and state_fd are set by whoever opened the store. */
 void
@@ -64,6 +80,8 @@ pstore_init(struct pstore *ps, struct event_base *base,
 	ps->nops = 0;
 	ps->busy = 0;
 	event_assign(&ps->commit_ev, base, -1, 0, pstore_commit, ps);
+	event_assign(&ps->snap_ev, base, -1, 0, pstore_snap_start, ps);
+	evtimer_assign(&ps->snap_retry, base, pstore_snap_start, ps);
 }
 
 static void
@@ -136,7 +154,9 @@ pstore_broadcast_change(struct pstore *ps, const struct storemsg_change *chg)
 
 	for (i = 0; i < ps->workers->n; i++) {
 		w = &ps->workers->procs[i];
-		if (!proc_alive(w))
+		/* one still reading its snapshot gets the changes after it */
+		if (!proc_alive(w) || ps->loading[i] == PSTORE_SNAP_WAITING ||
+		    ps->loading[i] == PSTORE_SNAP_RECEIVING)
 			continue;
 		if ((wb = storemsg_encode_change(chg)) == NULL)
 			fatal("%s", __func__);
@@ -337,23 +357,14 @@ pstore_snapshot_item(void *arg, const struct store_item *row)
 	return 0;
 }
 
-/*
- * A new worker gets the shared state page (read-only for it), and fills its
- * cache: every item, then the sequence it is at.  The snapshot is ours to
- * send, whatever its size: it does not count against the worker's bound.
- */
-void
-pstore_worker_start(struct pstore *ps, struct proc *w)
+/* The snapshot at once, from a local store (SQLite). */
+static void
+pstore_snapshot_now(struct pstore *ps, struct proc *w)
 {
 	struct pstore_snap	 s;
 	struct ipc_wbuf		*wb;
-	uint32_t		 kind = SHM_STATE;
 	size_t			 mark = proc_queue_cost(w);
-	int			 fd;
 
-	if ((fd = fcntl(ps->state_fd, F_DUPFD_CLOEXEC, 0)) == -1)
-		fatal("dup state segment");
-	ipc_compose(&w->ipc, IMSG_SHM, 0, fd, &kind, sizeof(kind));
 	s.w = w;
 	storemsg_snap_init(&s.msg, ps->seq);
 	if (ps->be.ops->foreach(ps->be.be, pstore_snapshot_item, &s) == -1)
@@ -365,6 +376,187 @@ pstore_worker_start(struct pstore *ps, struct proc *w)
 	if (ipc_send(&w->ipc, wb, -1) == -1)
 		log_warn("worker %d: snapshot", w->id);
 	proc_allow(w, mark);
+}
+
+/*
+ * A new worker gets the shared state page (read-only for it), and fills its
+ * cache: every item, then the sequence it is at.  The snapshot is ours to
+ * send, whatever its size: it does not count against the worker's bound.
+ * From a database elsewhere it is read in the event loop, for every worker
+ * that started meanwhile at once.
+ */
+void
+pstore_worker_start(struct pstore *ps, struct proc *w)
+{
+	uint32_t	 kind = SHM_STATE;
+	int		 fd;
+
+	if ((fd = fcntl(ps->state_fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		fatal("dup state segment");
+	ipc_compose(&w->ipc, IMSG_SHM, 0, fd, &kind, sizeof(kind));
+	if (ps->be.ops->snapshot == NULL) {
+		pstore_snapshot_now(ps, w);
+		return;
+	}
+	if (ps->loading[w->id - 1] == PSTORE_SNAP_RECEIVING)
+		storemsg_snap_clear(&ps->snaps[w->id - 1]);
+	ps->loading[w->id - 1] = PSTORE_SNAP_WAITING;
+	ps->loadpid[w->id - 1] = w->pid;
+	if (!ps->snapping)
+		event_active(&ps->snap_ev, EV_TIMEOUT, 1);
+}
+
+static int
+pstore_snap_live(struct pstore *ps, int i)
+{
+	struct proc	*w = &ps->workers->procs[i];
+
+	return proc_alive(w) && w->pid == ps->loadpid[i];
+}
+
+/* A chunk goes out; the worker's bound grows by what it costs. */
+static void
+pstore_snap_chunk(struct pstore *ps, int i)
+{
+	struct proc	*w = &ps->workers->procs[i];
+	struct ipc_wbuf	*wb;
+	size_t		 mark = proc_queue_cost(w);
+
+	if ((wb = storemsg_snap_take(&ps->snaps[i])) == NULL)
+		return;
+	if (ipc_send(&w->ipc, wb, -1) == -1) {
+		log_warn("worker %d: snapshot", w->id);
+		return;
+	}
+	ps->loadsent[i]++;
+	proc_allow(w, mark);
+	proc_flush(w);
+}
+
+static int
+pstore_snap_row(void *arg, const struct store_item *row)
+{
+	struct pstore		*ps = arg;
+	struct storemsg_item	 it;
+	int			 i, warned = 0;
+
+	it.id = row->id;
+	it.task = row->task;
+	it.tasklen = row->tasklen;
+	it.done = row->done ? 1 : 0;
+	for (i = 0; i < ps->workers->n; i++) {
+		if (ps->loading[i] != PSTORE_SNAP_RECEIVING ||
+		    !pstore_snap_live(ps, i))
+			continue;
+		if (storemsg_snap_add(&ps->snaps[i], &it) == -1) {
+			if (errno != EINVAL)
+				fatal("%s", __func__);
+			if (!warned++)
+				log_warnx("todo %lld: unusable task in the "
+				    "database, skipped", (long long)row->id);
+			continue;
+		}
+		if (storemsg_snap_size(&ps->snaps[i]) >= PSTORE_SNAPSHOT_CHUNK)
+			pstore_snap_chunk(ps, i);
+	}
+	return 0;
+}
+
+/*
+ * The snapshot is over.  Complete: each worker gets the rest, then the
+ * changes, and waits for the catch-up that brings what changed since the
+ * snapshot's view (pstore_snap_ready).  Failed: a worker that got part of
+ * it starts again; the others wait for the next try.
+ */
+static void
+pstore_snap_done(void *arg, int ok)
+{
+	struct pstore	*ps = arg;
+	struct timeval	 tv = { 1, 0 };
+	int		 i, again = 0;
+
+	ps->snapping = 0;
+	for (i = 0; i < ps->workers->n; i++) {
+		if (ps->loading[i] != PSTORE_SNAP_RECEIVING)
+			continue;
+		if (!pstore_snap_live(ps, i) || !ok) {
+			storemsg_snap_clear(&ps->snaps[i]);
+			ps->loading[i] = PSTORE_SNAP_WAITING;
+			again = 1;
+			if (pstore_snap_live(ps, i) && ps->loadsent[i] > 0)
+				proc_kill(&ps->workers->procs[i],
+				    "its snapshot broke off");
+			continue;
+		}
+		pstore_snap_chunk(ps, i);
+		storemsg_snap_clear(&ps->snaps[i]);
+		ps->loading[i] = PSTORE_SNAP_CATCHUP_NEXT;
+	}
+	pstore_sync_start(ps);
+	if (again)
+		evtimer_add(&ps->snap_retry, &tv);
+	else
+		event_active(&ps->snap_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * A catch-up that started after their snapshot went through: those
+ * workers have every change, and learn the sequence they are at.  Failed:
+ * they wait for the next one.
+ */
+static void
+pstore_snap_ready(struct pstore *ps, int ok)
+{
+	struct ipc_wbuf	*wb;
+	struct timeval	 tv = { 1, 0 };
+	int		 i;
+
+	if (!ok) {
+		if (pstore_snap_catchup(ps, PSTORE_SNAP_CATCHUP,
+		    PSTORE_SNAP_CATCHUP_NEXT))
+			evtimer_add(&ps->snap_retry, &tv);
+		return;
+	}
+	for (i = 0; i < ps->workers->n; i++) {
+		if (ps->loading[i] != PSTORE_SNAP_CATCHUP)
+			continue;
+		ps->loading[i] = PSTORE_SNAP_NONE;
+		if (!pstore_snap_live(ps, i))
+			continue;
+		if ((wb = storemsg_encode_snapshot_end(ps->seq)) == NULL)
+			fatal("%s", __func__);
+		if (ipc_send(&ps->workers->procs[i].ipc, wb, -1) == -1)
+			log_warn("worker %d: snapshot", i + 1);
+	}
+}
+
+/* The workers waiting for a snapshot all take the next one. */
+static void
+pstore_snap_start(int fd, short ev, void *arg)
+{
+	struct pstore	*ps = arg;
+	int		 i, n = 0;
+
+	if (ps->snapping)
+		return;
+	for (i = 0; i < ps->workers->n; i++) {
+		if (ps->loading[i] != PSTORE_SNAP_WAITING)
+			continue;
+		if (!pstore_snap_live(ps, i)) {
+			ps->loading[i] = PSTORE_SNAP_NONE;
+			continue;
+		}
+		ps->loading[i] = PSTORE_SNAP_RECEIVING;
+		ps->loadsent[i] = 0;
+		storemsg_snap_init(&ps->snaps[i], ps->seq);
+		n++;
+	}
+	pstore_sync_start(ps);
+	if (n == 0)
+		return;
+	ps->snapping = 1;
+	ps->be.ops->snapshot(ps->be.be, pstore_snap_row, pstore_snap_done,
+	    ps);
 }
 
 static void
@@ -380,11 +572,32 @@ pstore_sync_reply(struct pstore_sync *sy, uint32_t status)
 }
 
 static void	pstore_synced(void *, int);
+static void	pstore_snap_ready(struct pstore *, int);
+
+/* Workers past their snapshot, waiting for the catch-up; 1 if any. */
+static int
+pstore_snap_catchup(struct pstore *ps, int from, int to)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < ps->workers->n; i++)
+		if (ps->loading[i] == from) {
+			ps->loading[i] = to;
+			n++;
+		}
+	return n > 0;
+}
 
 static void
 pstore_sync_start(struct pstore *ps)
 {
-	if (ps->syncing || TAILQ_EMPTY(&ps->sync_next))
+	int	 catchup;
+
+	if (ps->syncing)
+		return;
+	catchup = pstore_snap_catchup(ps, PSTORE_SNAP_CATCHUP_NEXT,
+	    PSTORE_SNAP_CATCHUP);
+	if (TAILQ_EMPTY(&ps->sync_next) && !catchup)
 		return;
 	TAILQ_CONCAT(&ps->sync_cur, &ps->sync_next, entry);
 	ps->syncing = 1;
@@ -411,6 +624,7 @@ pstore_synced(void *arg, int ok)
 		free(sy);
 		ps->nsync--;
 	}
+	pstore_snap_ready(ps, ok);
 	for (i = 0; i < ps->workers->n; i++)
 		proc_flush(&ps->workers->procs[i]);
 	ps->syncing = 0;

@@ -15,6 +15,8 @@
 
 #include "backend.h"
 #include "ipc.h"
+#include "proc.h"
+#include "storemsg.h"
 
 struct metrics;
 struct proc;
@@ -46,6 +48,14 @@ struct pstore {
 	struct pstore_syncs	 sync_cur;	/* for the one in flight */
 	int			 nsync;
 	int			 syncing;
+	/* new workers' snapshots, read in the event loop (PostgreSQL) */
+	struct event		 snap_ev;
+	struct event		 snap_retry;
+	int			 snapping;
+	uint8_t			 loading[PROC_MAX];	/* by worker id - 1 */
+	pid_t			 loadpid[PROC_MAX];
+	size_t			 loadsent[PROC_MAX];	/* chunks sent */
+	struct storemsg_snap	 snaps[PROC_MAX];
 };
 
 void	pstore_init(struct pstore *, struct event_base *, struct proc_group *,

@@ -258,6 +258,45 @@ try:
        "GET /todo lists the same %d items on the three nodes" %
        len(lists[0] or ()))
 
+    # --- a worker replaced while other nodes write ----------------------
+    A = nodes[0]
+    ws = writers(nodes[1:])
+    old = A.workers()
+    os.kill(old[0], signal.SIGKILL)
+    ok(wait_until(lambda: len(A.workers()) == 2 and old[0] not in
+                  A.workers(), 20), "a killed worker of A is replaced "
+       "while B and C write")
+    time.sleep(1)
+    res = stop_writers(ws)
+    acked = set(r[1] for r in res if r[0] == 201)
+    want = all_ids(nodes[1])
+    lists = [all_ids(A) for i in range(8)]
+    ok(len(acked) > 10 and all(x == want and acked <= x for x in lists),
+       "every worker of A, the new one too, lists every item the others "
+       "acknowledged meanwhile (%d)" % len(acked))
+
+    # --- the database frozen while a worker is replaced ------------------
+    pids = pg.pids()
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        old = A.workers()
+        os.kill(old[0], signal.SIGKILL)
+        wait_until(lambda: len(A.workers()) == 2 and old[0] not in
+                   A.workers(), 10)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        st, h, b = A.request("GET", "/metrics")
+        el = time.monotonic() - t0
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    ok(st == 200 and el < 2, "the parent does not wait for a frozen "
+       "database to read a new worker's snapshot: /metrics in %.1f s" % el)
+    ok(wait_until(lambda: all(all_ids(A) == all_ids(nodes[1])
+                              for i in range(4)), 40, 0.5),
+       "once it thaws, the new worker has every item")
+
     # --- sessions resume on any node -----------------------------------
     ok(wait_until(lambda: all(re.search(r"parent: started", t.log())
                               for t in nodes), 10), "all nodes serving")
