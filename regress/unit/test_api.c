@@ -311,6 +311,59 @@ test_replies(void)
 	t_free(&t);
 }
 
+/* A GET on a store other nodes write: the parent catches up first. */
+static void
+test_sync(void)
+{
+	struct ipc_msg	 msg;
+	struct t	 t;
+	int		 again = -1;
+
+	cache_clear(&cache);
+	cache.ready = 1;
+	cache_put(&cache, 1, "one", 3, 0);
+	cache.seq = 5;
+	t_init(&t, "GET /todo/1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	t.env.store_seq = 5;
+	t.env.shared = 1;
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_SYNC &&
+	    t.r.status == 0, "shared store: a GET asks the parent first, "
+	    "even with a current cache");
+	if (ipc_send(&pa, storemsg_encode_synced(42, STORE_OK), -1) == 0 &&
+	    xfer(&pa, &wk, &msg) == 0) {
+		again = api_sync_reply(&t.ar, &msg, &t.r);
+		ipc_msg_free(&msg);
+	}
+	t.env.store_seq = 6;
+	TAP_OK(again == 1 && api_request(&t.env, &t.ar, &t.r) ==
+	    API_WAIT_CACHE && t.r.seq == 6, "caught up: then it waits for "
+	    "the cache to reach the sequence the parent published");
+	cache.seq = 6;
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_RESPOND &&
+	    t.r.status == 200, "and is answered from the cache");
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_SYNC,
+	    "the next request on the connection asks again");
+	again = -1;
+	if (ipc_send(&pa, storemsg_encode_synced(42, STORE_UNAVAILABLE),
+	    -1) == 0 && xfer(&pa, &wk, &msg) == 0) {
+		again = api_sync_reply(&t.ar, &msg, &t.r);
+		ipc_msg_free(&msg);
+	}
+	TAP_OK(again == 0 && t.r.status == 503 && body_has(&t.r,
+	    "store unavailable"), "the database unreachable: 503");
+	t_free(&t);
+	t_init(&t, "POST /todo HTTP/1.1\r\nHost: a\r\nContent-Type: "
+	    "application/json\r\nContent-Length: 14\r\n\r\n",
+	    "{\"task\":\"tea\"}");
+	t.env.shared = 1;
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_STORE,
+	    "a write on a shared store goes to the parent as before");
+	t_free(&t);
+}
+
 int
 main(void)
 {
@@ -327,6 +380,7 @@ main(void)
 	test_get();
 	test_write();
 	test_replies();
+	test_sync();
 	cache_clear(&cache);
 	authz_rules_free(&rules_all);
 	authz_rules_free(&rules_none);
