@@ -345,7 +345,15 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, verify_cb_t cb, void *arg)
 	/* libretls verifies with a context of its own made from the store */
 	X509_STORE_set_verify_cb(SSL_CTX_get_cert_store(ctx),
 	    tlshook_verify_each);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * The chain sent is the certificate file's, leaf and intermediates
+	 * as todod.conf(5) asks.  Otherwise OpenSSL builds one from the
+	 * client CA store at every handshake: a whole chain verification
+	 * (signature included) of our own certificate each time, and the
+	 * root it adds costs every client a certificate parse for nothing.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_NO_AUTO_CHAIN);
 	/*
 	 * One TLS 1.3 ticket per handshake, not OpenSSL's two: each costs a
 	 * re-parse of the client certificate, and a resumption brings a new
