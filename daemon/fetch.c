@@ -298,6 +298,8 @@ fetch_parse_url(const char *url, char **host, char **port, char **path,
 		snprintf(err, errlen, "%s: not a valid URL", url);
 	else if (ssl || (user != NULL && *user != '\0'))
 		snprintf(err, errlen, "%s: no https or user in the URL", url);
+	else if (*host == NULL || **host == '\0')
+		snprintf(err, errlen, "%s: no host in the URL", url);
 	else if (asprintf(path, "%s%s%s", p, query && *query ? "?" : "",
 	    query ? query : "") == -1) {
 		*path = NULL;

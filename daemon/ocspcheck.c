@@ -45,10 +45,7 @@ ocspcheck_url_ok(const char *url)
 	for (i = 0; i < n; i++)
 		if (url[i] <= ' ' || url[i] >= 0x7f)
 			return 0;
-	if (!fetch_url_ok(url, err, sizeof(err)))
-		return 0;
-	/* fetch_url_ok takes "http://" with no host at all */
-	return url[7] != '\0' && url[7] != '/' && url[7] != ':';
+	return fetch_url_ok(url, err, sizeof(err));
 }
 
 /* The whole DER is one certificate, nothing before or after it. */

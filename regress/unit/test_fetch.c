@@ -206,6 +206,12 @@ main(void)
 	    "a user in the URL is refused (%s)", err);
 	TAP_OK(fetch_url_ok("http://ca.example/crl.der", err, sizeof(err)),
 	    "a plain http:// URL is accepted");
+	TAP_OK(!fetch_url_ok("http://", err, sizeof(err)) &&
+	    strstr(err, "no host") != NULL, "a URL without a host is refused "
+	    "(%s)", err);
+	TAP_OK(!fetch_url_ok("http:///crl.der", err, sizeof(err)) &&
+	    !fetch_url_ok("http://:8080/crl.der", err, sizeof(err)),
+	    "an empty host is refused, with a path or a port (%s)", err);
 
 	/* cancelled at once: the callback never runs, nothing leaks */
 	memset(&r, 0, sizeof(r));
