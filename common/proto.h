@@ -99,6 +99,14 @@ enum imsg_type {
 	IMSG_STORE_SYNC,	/* (empty) */
 	IMSG_STORE_SYNCED,	/* u32 status: STORE_OK or STORE_UNAVAILABLE */
 
+	/*
+	 * OCSP stapling (daemon/staple.h): the staple as part of a
+	 * configuration transaction, and a new one for the configuration in
+	 * use, outside any (empty: stop stapling).
+	 */
+	IMSG_CFG_TLS_STAPLE,	/* data: OCSP response DER (optional) */
+	IMSG_STAPLE,		/* data: OCSP response DER, or empty */
+
 	IMSG_MAX
 };
 

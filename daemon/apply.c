@@ -308,6 +308,8 @@ apply_start(struct apply *a, struct config *conf, int startup, char *err,
 	/* the same checks as todod -n: what one accepts, the other does */
 	if (check_config(conf, 0, &m, err, errlen) != 0)
 		goto fail;
+	if (a->hooks.material != NULL)
+		a->hooks.material(a->arg, conf, m);
 	if (!startup) {
 		apply_keep_restart_settings(a->conf, conf);
 		if (listen_bind(a->conf, conf, a->workers->n, err,
@@ -427,7 +429,9 @@ apply_send_txn(struct apply *a, struct proc *w, struct config *conf,
 	    IMSG_CFG_TLS_KEYREF, m->keyref.data, m->keyref.len) == -1 ||
 	    cfgmsg_send_tls(&w->ipc, IMSG_CFG_TLS_CA, m->ca.data,
 	    m->ca.len) == -1 || (m->crl.len > 0 && cfgmsg_send_tls(&w->ipc,
-	    IMSG_CFG_TLS_CRL, m->crl.data, m->crl.len) == -1))
+	    IMSG_CFG_TLS_CRL, m->crl.data, m->crl.len) == -1) ||
+	    (m->staple.len > 0 && cfgmsg_send_tls(&w->ipc,
+	    IMSG_CFG_TLS_STAPLE, m->staple.data, m->staple.len) == -1))
 		log_warn("worker %d: configuration", w->id);
 	TAILQ_FOREACH(r, &conf->rules, entry)
 		if (cfgmsg_send_rule(&w->ipc, r) == -1)

@@ -50,6 +50,8 @@ struct apply_hooks {
 	int	(*start_workers)(void *);
 	/* the startup's result: NULL, or why it failed (need not return) */
 	void	(*started)(void *, const char *);
+	/* a checked configuration's material, before it is sent (or NULL) */
+	void	(*material)(void *, const struct config *, struct tlsmat *);
 };
 
 struct apply {

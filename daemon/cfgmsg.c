@@ -74,7 +74,8 @@ static int
 cfgmsg_tls_type(uint32_t type)
 {
 	return type == IMSG_CFG_TLS_CERT || type == IMSG_CFG_TLS_KEYREF ||
-	    type == IMSG_CFG_TLS_CA || type == IMSG_CFG_TLS_CRL;
+	    type == IMSG_CFG_TLS_CA || type == IMSG_CFG_TLS_CRL ||
+	    type == IMSG_CFG_TLS_STAPLE;
 }
 
 int
@@ -84,6 +85,10 @@ cfgmsg_send_tls(struct ipc *ipc, uint32_t type, const void *p, size_t n)
 
 	if (!cfgmsg_tls_type(type)) {
 		errno = EINVAL;
+		return -1;
+	}
+	if (type == IMSG_CFG_TLS_STAPLE && n > CFGMSG_STAPLE_MAX) {
+		errno = EMSGSIZE;
 		return -1;
 	}
 	if ((wb = ipc_create(type, 0, n + 8)) != NULL)
@@ -214,7 +219,33 @@ int
 cfgmsg_get_tls(struct ipc_msg *msg, const void **p, size_t *n)
 {
 	if (!cfgmsg_tls_type(msg->hdr.type) || msg->fd != -1 ||
-	    ipc_get_data(msg, p, n) == -1 || ipc_get_end(msg) == -1)
+	    ipc_get_data(msg, p, n) == -1 || ipc_get_end(msg) == -1 ||
+	    (msg->hdr.type == IMSG_CFG_TLS_STAPLE && *n > CFGMSG_STAPLE_MAX))
+		return cfgmsg_bad();
+	return 0;
+}
+
+/* A new staple for the configuration in use; empty: none. */
+int
+cfgmsg_send_staple(struct ipc *ipc, const void *p, size_t n)
+{
+	struct ipc_wbuf	*wb;
+
+	if (n > CFGMSG_STAPLE_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if ((wb = ipc_create(IMSG_STAPLE, 0, n + 8)) != NULL)
+		ipc_add_data(wb, p, n);
+	return cfgmsg_queue(ipc, wb, -1);
+}
+
+int
+cfgmsg_get_staple(struct ipc_msg *msg, const void **p, size_t *n)
+{
+	if (msg->hdr.type != IMSG_STAPLE || msg->fd != -1 ||
+	    ipc_get_data(msg, p, n) == -1 || ipc_get_end(msg) == -1 ||
+	    *n > CFGMSG_STAPLE_MAX)
 		return cfgmsg_bad();
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pgstore.h"
 #include "sandbox.h"
+#include "staple.h"
 #include "tlsmat.h"
 
 /* Prefix err with where the setting was written, if the parser said. */
@@ -324,6 +325,9 @@ check_config(const struct config *conf, int flags, struct tlsmat **matp,
 	/* swapped files: one line says so, the key's problem is the same */
 	if (strstr(why, TLSMAT_SWAPPED) == NULL &&
 	    check_key(conf, flags, m, why, sizeof(why)) == -1)
+		check_report(flags, &problems, why, err, errlen);
+	/* the OCSP staple is for the certificate just read */
+	if (m != NULL && staple_check(conf, m, why, sizeof(why)) == -1)
 		check_report(flags, &problems, why, err, errlen);
 	if (m != NULL && !(flags & CHECK_QUIET))
 		tlsmat_warn_expiry(conf, m);

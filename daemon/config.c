@@ -37,6 +37,8 @@ config_free(struct config *conf)
 	free(conf->tls.ca);
 	free(conf->tls.crl);
 	free(conf->tls.crl_url);
+	free(conf->tls.staple);
+	free(conf->tls.staple_url);
 	free(conf->tls.protocols);
 	free(conf->tls.ciphers);
 	free(conf);

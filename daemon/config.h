@@ -47,6 +47,9 @@ struct config_tls {
 	uint32_t	 protocols_mask;	/* TLS_PROTOCOL_* */
 	char		*ciphers;	/* optional libtls cipher string */
 	int		 ticket_lifetime;	/* seconds; 0: no resumption */
+	char		*staple;	/* ocsp staple FILE (DER) */
+	int		 staple_auto;	/* ocsp staple auto */
+	char		*staple_url;	/* ocsp url; NULL: the AIA's */
 };
 
 /* Where a file setting was written, for messages. */

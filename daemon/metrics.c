@@ -148,6 +148,20 @@ metrics_crl_fetch(struct metrics *m, int ok)
 		m->crl_fetched = time(NULL);
 }
 
+/* The staple in use: its thisUpdate and nextUpdate (0: none). */
+void
+metrics_staple(struct metrics *m, time_t thisupd, time_t nextupd)
+{
+	m->staple_thisupd = thisupd;
+	m->staple_nextupd = nextupd;
+}
+
+void
+metrics_staple_fetch(struct metrics *m, enum metrics_staple_result r)
+{
+	m->staple_fetches[r]++;
+}
+
 /* When the configuration in use expires; crl 0: it has no CRL. */
 void
 metrics_expiry(struct metrics *m, time_t cert, time_t ca, time_t crl)
@@ -240,6 +254,30 @@ metrics_revocation(struct buf *b, const struct shm_counters *s)
 }
 
 static void
+metrics_render_staple(const struct metrics *m, struct buf *b, time_t now)
+{
+	static const char	*res[] = { "ok", "failed", "invalid" };
+	size_t			 i;
+
+	if (m->staple_thisupd != 0) {
+		metrics_one(b, "todod_ocsp_staple_age_seconds", "gauge",
+		    "Seconds since the thisUpdate of the OCSP staple in use.",
+		    (long long)(now - m->staple_thisupd));
+		metrics_one(b, "todod_ocsp_staple_next_update_seconds",
+		    "gauge", "Seconds until the OCSP staple's nextUpdate.",
+		    (long long)(m->staple_nextupd - now));
+	}
+	if (m->staple_fetches[0] + m->staple_fetches[1] +
+	    m->staple_fetches[2] == 0)
+		return;
+	metrics_head(b, "todod_ocsp_staple_fetches_total", "counter",
+	    "OCSP staple fetches (ocsp staple auto), by result.");
+	for (i = 0; i < 3; i++)
+		buf_printf(b, "todod_ocsp_staple_fetches_total{result=\"%s\"} "
+		    "%llu\n", res[i], (unsigned long long)m->staple_fetches[i]);
+}
+
+static void
 metrics_render(struct metrics *m, struct buf *b)
 {
 	static const int	 codes[MET_NSTATUS] = MET_STATUSES;
@@ -317,6 +355,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	    (unsigned long long)m->reloads_ok);
 	buf_printf(b, "todod_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m->reloads_failed);
+	metrics_render_staple(m, b, now);
 	if (!m->have_expiry)
 		return;
 	metrics_head(b, "todod_certificate_expiry_seconds", "gauge",

@@ -36,6 +36,16 @@ struct metrics {
 	time_t			 cert_notafter, ca_notafter, crl_nextupdate;
 	uint64_t		 crl_fetches[2];	/* failed, ok */
 	time_t			 crl_fetched;	/* last good CRL fetch */
+	time_t			 staple_thisupd;	/* 0: no staple */
+	time_t			 staple_nextupd;
+	uint64_t		 staple_fetches[3];	/* by result */
+};
+
+/* OCSP staple fetches, by result. */
+enum metrics_staple_result {
+	METRICS_STAPLE_OK,
+	METRICS_STAPLE_FAILED,		/* no answer */
+	METRICS_STAPLE_INVALID		/* an answer the checks refused */
 };
 
 void	metrics_init(struct metrics *, struct proc_group *,
@@ -48,6 +58,8 @@ void	metrics_refused(struct metrics *, int);
 void	metrics_restart(struct metrics *, enum metrics_role);
 void	metrics_reload(struct metrics *, int);
 void	metrics_crl_fetch(struct metrics *, int);
+void	metrics_staple(struct metrics *, time_t, time_t);
+void	metrics_staple_fetch(struct metrics *, enum metrics_staple_result);
 void	metrics_expiry(struct metrics *, time_t, time_t, time_t);
 void	metrics_request(struct metrics *, struct proc *, struct ipc_msg *);
 

@@ -200,6 +200,7 @@ ocspcheck_query_free(struct ocspcheck_query *q)
 	OCSP_CERTID_free(q->id);
 	OCSP_REQUEST_free(q->req);
 	OPENSSL_free(q->der);
+	sk_X509_pop_free(q->signers, X509_free);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -221,14 +222,16 @@ ocspcheck_time(const ASN1_GENERALIZEDTIME *t)
  */
 static int
 ocspcheck_dates(ASN1_GENERALIZEDTIME *thisupd, ASN1_GENERALIZEDTIME *nextupd,
-    time_t now, time_t *until, char *err, size_t errlen)
+    time_t now, struct ocspcheck_answer *a, char *err, size_t errlen)
 {
-	time_t	 tu, nu;
+	time_t	 tu, nu, *until = &a->until;
 
 	if (thisupd == NULL || (tu = ocspcheck_time(thisupd)) == -1)
 		return ocspcheck_fail(err, errlen, "bad thisUpdate");
 	if (tu > now + OCSPCHECK_SKEW)
 		return ocspcheck_fail(err, errlen, "thisUpdate in the future");
+	a->thisupd = tu;
+	a->nextupd = 0;
 	if (nextupd == NULL) {
 		if (tu < now - OCSPCHECK_SKEW)
 			return ocspcheck_fail(err, errlen, "stale answer "
@@ -241,20 +244,25 @@ ocspcheck_dates(ASN1_GENERALIZEDTIME *thisupd, ASN1_GENERALIZEDTIME *nextupd,
 	if (nu <= now)
 		return ocspcheck_fail(err, errlen, "answer expired (nextUpdate "
 		    "passed)");
+	a->nextupd = nu;
 	*until = nu - now > OCSPCHECK_KEEP_MAX ? now + OCSPCHECK_KEEP_MAX : nu;
 	return 0;
 }
 
-/* The signed part: signer, nonce, and the status of our cert id. */
+/*
+ * The signed part: signer, nonce (unless q has no request: a staple is
+ * fetched once for every client, without one), and the status of our
+ * cert id.
+ */
 static int
 ocspcheck_basic(const struct ocspcheck_query *q, OCSP_BASICRESP *bs,
-    X509_STORE *ca, time_t now, uint32_t *status, time_t *until, char *err,
+    X509_STORE *ca, time_t now, struct ocspcheck_answer *a, char *err,
     size_t errlen)
 {
 	ASN1_GENERALIZEDTIME	*rev, *thisupd, *nextupd;
 	int			 st, reason;
 
-	if (OCSP_basic_verify(bs, NULL, ca, 0) != 1)
+	if (OCSP_basic_verify(bs, q->signers, ca, 0) != 1)
 		return ocspcheck_fail(err, errlen, "response not signed by "
 		    "the client CA or its delegated responder");
 	if (OCSP_resp_find_status(bs, q->id, &st, &reason, &rev, &thisupd,
@@ -262,19 +270,19 @@ ocspcheck_basic(const struct ocspcheck_query *q, OCSP_BASICRESP *bs,
 		return ocspcheck_fail(err, errlen, "no status for this "
 		    "certificate in the response");
 	/* 1: ours echoed; a responder that ignores nonces is refused */
-	if (OCSP_check_nonce(q->req, bs) != 1)
+	if (q->req != NULL && OCSP_check_nonce(q->req, bs) != 1)
 		return ocspcheck_fail(err, errlen, "nonce missing or wrong");
-	if (ocspcheck_dates(thisupd, nextupd, now, until, err, errlen) == -1)
+	if (ocspcheck_dates(thisupd, nextupd, now, a, err, errlen) == -1)
 		return -1;
 	switch (st) {
 	case V_OCSP_CERTSTATUS_GOOD:
-		*status = OCSPMSG_GOOD;
+		a->status = OCSPMSG_GOOD;
 		break;
 	case V_OCSP_CERTSTATUS_REVOKED:
-		*status = OCSPMSG_REVOKED;
+		a->status = OCSPMSG_REVOKED;
 		break;
 	default:
-		*status = OCSPMSG_UNKNOWN;
+		a->status = OCSPMSG_UNKNOWN;
 		break;
 	}
 	return 0;
@@ -288,6 +296,25 @@ ocspcheck_basic(const struct ocspcheck_query *q, OCSP_BASICRESP *bs,
 int
 ocspcheck_verify(const struct ocspcheck_query *q, const void *der,
     size_t len, X509_STORE *ca, time_t now, uint32_t *status, time_t *until,
+    char *err, size_t errlen)
+{
+	struct ocspcheck_answer	 a;
+
+	if (ocspcheck_verify_answer(q, der, len, ca, now, &a, err,
+	    errlen) == -1)
+		return -1;
+	*status = a.status;
+	*until = a.until;
+	return 0;
+}
+
+/*
+ * The same, with the answer's times: what a staple needs (its age, when
+ * to fetch the next).  q->req NULL: no nonce is expected.
+ */
+int
+ocspcheck_verify_answer(const struct ocspcheck_query *q, const void *der,
+    size_t len, X509_STORE *ca, time_t now, struct ocspcheck_answer *a,
     char *err, size_t errlen)
 {
 	const unsigned char	*p = der;
@@ -312,7 +339,8 @@ ocspcheck_verify(const struct ocspcheck_query *q, const void *der,
 		ocspcheck_fail(err, errlen, "not a basic response");
 		goto done;
 	}
-	rv = ocspcheck_basic(q, bs, ca, now, status, until, err, errlen);
+	memset(a, 0, sizeof(*a));
+	rv = ocspcheck_basic(q, bs, ca, now, a, err, errlen);
  done:
 	OCSP_BASICRESP_free(bs);
 	OCSP_RESPONSE_free(resp);

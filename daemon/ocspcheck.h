@@ -32,6 +32,8 @@ struct ocspcheck_query {
 	uint8_t			*der;		/* the request to POST */
 	size_t			 derlen;
 	char			 url[OCSPCHECK_URL_MAX + 1];
+	/* where to look for the responder's certificate besides the answer */
+	struct stack_st_X509	*signers;	/* NULL: the answer only */
 };
 
 int	ocspcheck_query_new(struct ocspcheck_query *, const void *, size_t,
@@ -41,5 +43,17 @@ int	ocspcheck_verify(const struct ocspcheck_query *, const void *, size_t,
 	    struct x509_store_st *, time_t, uint32_t *, time_t *, char *,
 	    size_t);
 int	ocspcheck_url_ok(const char *);
+
+/* A verified answer: status (enum ocspmsg_status) and times. */
+struct ocspcheck_answer {
+	uint32_t	 status;
+	time_t		 thisupd;
+	time_t		 nextupd;	/* 0: none given */
+	time_t		 until;		/* kept until (now: use once) */
+};
+
+int	ocspcheck_verify_answer(const struct ocspcheck_query *, const void *,
+	    size_t, struct x509_store_st *, time_t, struct ocspcheck_answer *,
+	    char *, size_t);
 
 #endif

@@ -19,7 +19,9 @@
 #include "apply.h"
 #include "check.h"
 #include "config.h"
+#include "cfgmsg.h"
 #include "crlfetch.h"
+#include "staple.h"
 #include "khprobe.h"
 #include "listen.h"
 #include "lockfile.h"
@@ -62,6 +64,7 @@ struct parent {
 	struct proc_group	 keyholders;
 	struct apply		 apply;
 	struct crlfetch		 crlfetch;
+	struct staple		 staple;
 	struct pstore		 ps;
 	struct metrics		 metrics;
 	struct lockfile		 pidfile;
@@ -366,6 +369,7 @@ parent_shutdown(struct parent *p)
 	proc_group_stop(&p->keyholders);
 	apply_shutdown(&p->apply);
 	crlfetch_stop(&p->crlfetch);
+	staple_stop(&p->staple);
 	proc_group_compose(&p->workers, IMSG_CTL_SHUTDOWN, NULL, 0);
 	timerclear(&tv);
 	tv.tv_sec = p->apply.conf->timeout_request + PARENT_SHUTDOWN_EXTRA;
@@ -393,6 +397,37 @@ parent_reload(struct parent *p)
 		metrics_reload(&p->metrics, 0);
 		sdnotify_ready();
 	}
+}
+
+/* A new OCSP staple for the configuration in use: to every worker. */
+static void
+parent_staple_push(void *arg, const uint8_t *der, size_t len)
+{
+	struct parent	*p = arg;
+	struct proc	*w;
+	size_t		 mark;
+	int		 i;
+
+	for (i = 0; i < p->workers.n; i++) {
+		w = &p->workers.procs[i];
+		if (!proc_alive(w))
+			continue;
+		mark = proc_queue_cost(w);
+		if (cfgmsg_send_staple(&w->ipc, der, len) == -1)
+			log_warn("worker %d: OCSP staple", w->id);
+		/* ours to send: not held against the worker's bound */
+		proc_allow(w, mark);
+		proc_flush(w);
+	}
+}
+
+/* A reload keeps the staple in use while it is good for the new one. */
+static void
+parent_staple_carry(void *arg, const struct config *conf, struct tlsmat *m)
+{
+	struct parent	*p = arg;
+
+	staple_carry(&p->staple, conf, m);
 }
 
 /* A CRL refresh installed a new CRL file: apply it as SIGHUP would. */
@@ -633,7 +668,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
     int verbose)
 {
 	static const struct apply_hooks	 ah = {
-		parent_start_workers, parent_started
+		parent_start_workers, parent_started, parent_staple_carry
 	};
 	struct parent	 pp, *p = &pp;
 	char		 err[1024];
@@ -694,6 +729,7 @@ parent_main(struct config *conf, const char *conffile, int foreground,
 	if (apply_start(&p->apply, conf, 1, err, sizeof(err)) == -1)
 		parent_startup_done(p, err);
 	crlfetch_init(&p->crlfetch, p->base, &p->apply, parent_crl_reload, p);
+	staple_init(&p->staple, p->base, &p->apply, parent_staple_push, p);
 
 	event_base_dispatch(p->base);
 	parent_exit(p);

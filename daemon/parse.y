@@ -96,6 +96,8 @@ struct parse_seen {
 	int	 ciphers;
 	int	 ticket;
 	int	 crlurl;
+	int	 staple;
+	int	 stapleurl;
 };
 
 static struct parse_files	 files = TAILQ_HEAD_INITIALIZER(files);
@@ -177,6 +179,7 @@ static void	 parse_finish(void);
 %token	SIGNATURES USER WARNING WRITE
 %token	MODULE PIN PKCS11
 %token	REFRESH URL
+%token	OCSP STAPLE AUTO
 %token	ERROR
 %token	STRING NUMBER
 
@@ -364,6 +367,25 @@ tlsopt		: CERTIFICATE STRING		{
 				conf->tls.crl_refresh = (int)$5.number;
 			}
 		}
+		| OCSP STAPLE STRING		{
+			parse_pathset(&conf->tls.staple, &seen.staple,
+			    "ocsp staple", $3.string);
+		}
+		| OCSP STAPLE AUTO		{
+			if (parse_once(&seen.staple, "ocsp staple")) {
+				conf->tls.staple_auto = 1;
+				parse_origin("ocsp staple");
+			}
+		}
+		| OCSP URL STRING		{
+			char	 uerr[256];
+
+			if (!fetch_url_ok($3.string, uerr, sizeof(uerr)))
+				yyerror("ocsp url %s", uerr);
+			else
+				parse_string(&conf->tls.staple_url,
+				    &seen.stapleurl, "ocsp url", $3.string);
+		}
 		| PROTOCOLS STRING		{
 			if (parse_once(&seen.protocols, "protocols"))
 				parse_protocols($2.string);
@@ -471,6 +493,7 @@ static const struct parse_keyword keywords[] = {
 	{ "all",		ALL },
 	{ "allow",		ALLOW },
 	{ "any",		ANY },
+	{ "auto",		AUTO },
 	{ "ca",			CA },
 	{ "certificate",	CERTIFICATE },
 	{ "chroot",		CHROOT },
@@ -497,6 +520,7 @@ static const struct parse_keyword keywords[] = {
 	{ "method",		METHOD },
 	{ "metrics",		METRICS },
 	{ "module",		MODULE },
+	{ "ocsp",		OCSP },
 	{ "on",			ON },
 	{ "ou",			OU },
 	{ "path",		PATH },
@@ -511,6 +535,7 @@ static const struct parse_keyword keywords[] = {
 	{ "request",		REQUEST },
 	{ "san",		SAN },
 	{ "signatures",		SIGNATURES },
+	{ "staple",		STAPLE },
 	{ "ticket",		TICKET },
 	{ "timeout",		TIMEOUT },
 	{ "tls",		TLS },
@@ -1566,6 +1591,10 @@ parse_finish(void)
 			parse_report(top_name, seen.crlurl,
 			    "crl url needs crl \"FILE\": where the last good "
 			    "CRL is kept");
+		if (conf->tls.staple_url != NULL && !conf->tls.staple_auto)
+			parse_report(top_name, seen.stapleurl,
+			    "ocsp url is where ocsp staple auto fetches from: "
+			    "add ocsp staple auto, or remove it");
 	}
 	if (conf->prefork == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -84,7 +84,9 @@ tlsgen_new(struct wconf *wc, struct khprov *kp, uint64_t policy, char *err,
 	    wc->keyref.data, wc->keyref.len) == -1 ||
 	    tls_config_set_ca_mem(cfg, wc->ca.data, wc->ca.len) == -1 ||
 	    (wc->crl.len > 0 &&
-	    tls_config_set_crl_mem(cfg, wc->crl.data, wc->crl.len) == -1)) {
+	    tls_config_set_crl_mem(cfg, wc->crl.data, wc->crl.len) == -1) ||
+	    (wc->staple.len > 0 && tls_config_set_ocsp_staple_mem(cfg,
+	    wc->staple.data, wc->staple.len) == -1)) {
 		snprintf(err, errlen, "tls configuration: %s",
 		    tls_config_error(cfg));
 		goto fail;
@@ -154,6 +156,19 @@ tlsgen_unref(struct tlsgen *g)
 	tls_config_free(g->config);
 	X509_CRL_free(g->crl);
 	free(g);
+}
+
+/*
+ * Replace the OCSP staple (len 0: staple nothing).  libtls reads it from
+ * the configuration at each handshake, so the generation in use takes it
+ * at once.
+ */
+int
+tlsgen_set_staple(struct tlsgen *g, const void *der, size_t len)
+{
+	/* libtls takes a non-const pointer; it copies the bytes */
+	return tls_config_set_ocsp_staple_mem(g->config,
+	    len > 0 ? (uint8_t *)(uintptr_t)der : NULL, len);
 }
 
 int

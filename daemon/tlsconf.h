@@ -27,6 +27,7 @@ struct tlsgen {
 struct tlsgen	*tlsgen_new(struct wconf *, struct khprov *, uint64_t,
 		    char *, size_t);
 void		 tlsgen_unref(struct tlsgen *);
+int		 tlsgen_set_staple(struct tlsgen *, const void *, size_t);
 int		 tlsgen_add_ticket(struct tlsgen *,
 		    const struct proto_ticket_key *);
 

@@ -200,6 +200,7 @@ tlsmat_free(struct tlsmat *m)
 	buf_free(&m->ca);
 	buf_free(&m->crl);
 	buf_free(&m->keyref);
+	buf_free(&m->staple);
 	free(m->spki);
 	free(m);
 }

@@ -26,6 +26,7 @@ struct tlsmat {
 	struct buf	 ca;
 	struct buf	 crl;		/* empty: none */
 	struct buf	 keyref;	/* after the keyholders answer */
+	struct buf	 staple;	/* OCSP response DER; empty: none */
 	uint8_t		*spki;		/* the certificate's public key, DER */
 	size_t		 spkilen;
 	uint32_t	 keyid;

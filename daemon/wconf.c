@@ -41,6 +41,7 @@ wconf_free(struct wconf *wc)
 	buf_free(&wc->keyref);
 	buf_free(&wc->ca);
 	buf_free(&wc->crl);
+	buf_free(&wc->staple);
 	free(wc->ciphers);
 	explicit_bzero(wc->tickets, sizeof(wc->tickets));
 	free(wc);

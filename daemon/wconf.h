@@ -30,6 +30,7 @@ struct wconf {
 	struct proto_cfg_main	 main;
 	char			*ciphers;
 	struct buf		 cert, keyref, ca, crl;
+	struct buf		 staple;	/* OCSP response DER; empty: none */
 	struct authz_rules	 rules;
 	struct listeners	 listeners;
 	struct proto_ticket_key	 tickets[PROTO_TICKETS_KEPT];

@@ -201,6 +201,9 @@ worker_cfg_data(struct worker *w, struct ipc_msg *msg)
 	case IMSG_CFG_TLS_CA:
 		b = &wc->ca;
 		break;
+	case IMSG_CFG_TLS_STAPLE:
+		b = &wc->staple;
+		break;
 	default:
 		b = &wc->crl;
 		break;
@@ -267,6 +270,34 @@ worker_cfg_end(struct worker *w, struct ipc_msg *msg)
 	}
 	if (cfgmsg_send_done(&w->parent, gen) == -1)
 		fatal("%s", __func__);
+}
+
+/*
+ * A new OCSP staple from the parent, outside a transaction: for the
+ * configuration in use (libtls copies it into each handshake) and for one
+ * being prepared, which may have been sent the one it replaces.
+ */
+static void
+worker_staple(struct worker *w, struct ipc_msg *msg)
+{
+	struct wconf	*wcs[2] = { w->srv.conf, w->pending };
+	struct tlsgen	*gens[2] = { w->srv.tls, w->pending_tls };
+	const void	*p;
+	size_t		 n;
+	int		 i;
+
+	if (cfgmsg_get_staple(msg, &p, &n) == -1)
+		fatalx("malformed OCSP staple from parent");
+	for (i = 0; i < 2; i++) {
+		if (wcs[i] != NULL) {
+			buf_reset(&wcs[i]->staple);
+			if (buf_add(&wcs[i]->staple, p, n) == -1)
+				fatal("%s", __func__);
+		}
+		if (gens[i] != NULL && tlsgen_set_staple(gens[i], p, n) == -1)
+			log_warnx("OCSP staple: %s",
+			    tls_config_error(gens[i]->config));
+	}
 }
 
 static void
@@ -353,7 +384,11 @@ worker_dispatch_parent(void *arg, struct ipc_msg *msg)
 	case IMSG_CFG_TLS_KEYREF:
 	case IMSG_CFG_TLS_CA:
 	case IMSG_CFG_TLS_CRL:
+	case IMSG_CFG_TLS_STAPLE:
 		worker_cfg_data(w, msg);
+		break;
+	case IMSG_STAPLE:
+		worker_staple(w, msg);
 		break;
 	case IMSG_CFG_RULE:
 		if (w->pending == NULL || (rule = cfgmsg_get_rule(msg)) ==
