@@ -527,6 +527,67 @@ test_rule_malformed(void)
 	ipc_clear(&b);
 }
 
+/* The OCSP staple: in a transaction, and alone; bounded both ways. */
+static void
+test_staple(void)
+{
+	static uint8_t		 big[CFGMSG_STAPLE_MAX + 1];
+	static const uint8_t	 der[] = { 0x30, 0x03, 0x0a, 0x01, 0x00 };
+	struct ipc_wbuf		*wb;
+	struct ipc_msg		 msg;
+	const void		*p;
+	size_t			 n;
+
+	TAP_OK(cfgmsg_send_tls(&pa, IMSG_CFG_TLS_STAPLE, der, sizeof(der)) ==
+	    0 && xfer(&pa, &wk, &msg) == 0 &&
+	    msg.hdr.type == IMSG_CFG_TLS_STAPLE &&
+	    cfgmsg_get_tls(&msg, &p, &n) == 0 && n == sizeof(der) &&
+	    memcmp(p, der, n) == 0, "CFG_TLS_STAPLE (DER, with a zero byte)");
+	TAP_OK(cfgmsg_send_staple(&pa, der, sizeof(der)) == 0 &&
+	    xfer(&pa, &wk, &msg) == 0 && cfgmsg_get_staple(&msg, &p, &n) ==
+	    0 && n == sizeof(der) && memcmp(p, der, n) == 0,
+	    "STAPLE outside a transaction");
+	TAP_OK(cfgmsg_send_staple(&pa, NULL, 0) == 0 &&
+	    xfer(&pa, &wk, &msg) == 0 && cfgmsg_get_staple(&msg, &p, &n) ==
+	    0 && n == 0, "an empty STAPLE: stop stapling");
+	TAP_OK(cfgmsg_send_staple(&pa, big, sizeof(big)) == -1 &&
+	    errno == EMSGSIZE && cfgmsg_send_tls(&pa, IMSG_CFG_TLS_STAPLE,
+	    big, sizeof(big)) == -1 && errno == EMSGSIZE,
+	    "a staple over %d bytes is not sent", CFGMSG_STAPLE_MAX);
+	TAP_OK(cfgmsg_send_staple(&pa, big, sizeof(big) - 1) == 0 &&
+	    xfer(&pa, &wk, &msg) == 0 && cfgmsg_get_staple(&msg, &p, &n) ==
+	    0 && n == CFGMSG_STAPLE_MAX, "a staple of exactly the bound");
+
+	/* crafted by a sender that ignores the bound: the reader refuses */
+	wb = ipc_create(IMSG_STAPLE, 0, 0);
+	ipc_add_data(wb, big, sizeof(big));
+	TAP_OK(ipc_send(&pa, wb, -1) == 0 && xfer(&pa, &wk, &msg) == 0 &&
+	    cfgmsg_get_staple(&msg, &p, &n) == -1 && errno == EBADMSG,
+	    "STAPLE over the bound refused on decode");
+	wb = ipc_create(IMSG_CFG_TLS_STAPLE, 0, 0);
+	ipc_add_data(wb, big, sizeof(big));
+	TAP_OK(ipc_send(&pa, wb, -1) == 0 && xfer(&pa, &wk, &msg) == 0 &&
+	    cfgmsg_get_tls(&msg, &p, &n) == -1,
+	    "CFG_TLS_STAPLE over the bound refused on decode");
+	wb = ipc_create(IMSG_STAPLE, 0, 0);
+	ipc_add_data(wb, der, sizeof(der));
+	ipc_add_u8(wb, 0);
+	TAP_OK(ipc_send(&pa, wb, -1) == 0 && xfer(&pa, &wk, &msg) == 0 &&
+	    cfgmsg_get_staple(&msg, &p, &n) == -1,
+	    "STAPLE with a trailing byte refused");
+	TAP_OK(raw(&pa, &wk, IMSG_STAPLE, der, 3, 0, &msg) == 0 &&
+	    cfgmsg_get_staple(&msg, &p, &n) == -1,
+	    "STAPLE length past the end refused");
+	TAP_OK(cfgmsg_send_tls(&pa, IMSG_CFG_TLS_CRL, der, sizeof(der)) ==
+	    0 && xfer(&pa, &wk, &msg) == 0 &&
+	    cfgmsg_get_staple(&msg, &p, &n) == -1,
+	    "a staple read from another type refused");
+	TAP_OK(raw(&pa, &wk, IMSG_STAPLE, der, 0, 1, &msg) == 0 &&
+	    cfgmsg_get_staple(&msg, &p, &n) == -1,
+	    "STAPLE with a descriptor refused");
+	ipc_msg_free(&msg);
+}
+
 int
 main(void)
 {
@@ -537,6 +598,7 @@ main(void)
 	test_ticket_keep();
 	test_main_malformed();
 	test_small_malformed();
+	test_staple();
 	ipc_clear(&pa);
 	ipc_clear(&wk);
 	test_rule();

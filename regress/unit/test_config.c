@@ -207,6 +207,8 @@ test_full(void)
 	    "\tclient ca \"../ca.crt\"\n"
 	    "\tcrl \"crl.pem\"\n"
 	    "\tcrl url \"http://ca.example:8080/ca.crl?x=1\" refresh 600\n"
+	    "\tocsp staple auto\n"
+	    "\tocsp url \"http://ocsp.example:8889/\"\n"
 	    "\tprotocols \"tlsv1.3\"\n"
 	    "\tciphers \"secure\"\n"
 	    "\tticket lifetime 0\n"
@@ -236,6 +238,9 @@ test_full(void)
 	TAP_OK(c->tls.crl_url != NULL && strcmp(c->tls.crl_url,
 	    "http://ca.example:8080/ca.crl?x=1") == 0 &&
 	    c->tls.crl_refresh == 600, "crl url and refresh");
+	TAP_OK(c->tls.staple_auto && c->tls.staple == NULL &&
+	    c->tls.staple_url != NULL && strcmp(c->tls.staple_url,
+	    "http://ocsp.example:8889/") == 0, "ocsp staple auto, ocsp url");
 	TAP_OK(strcmp(c->tls.protocols, "tlsv1.3") == 0 &&
 	    c->tls.protocols_mask == TLS_PROTOCOL_TLSv1_3, "protocols mask");
 	TAP_OK(strcmp(c->tls.ciphers, "secure") == 0, "ciphers");
@@ -295,6 +300,28 @@ test_relative_path(void)
 	config_free(c);
 	if (chdir(cwd) == -1)
 		abort();
+}
+
+/* ocsp staple FILE: resolved like every path; no fetching. */
+static void
+test_staple_file(void)
+{
+	struct config	*c;
+	char		 text[1024], err[512], want[PATH_MAX + 32];
+
+	snprintf(text, sizeof(text), "%stls {\n\tocsp staple \"s.der\"\n}\n",
+	    MINIMAL);
+	c = parse_text(text, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/s.der", dir);
+	TAP_OK(c != NULL && c->tls.staple != NULL &&
+	    strcmp(c->tls.staple, want) == 0 && !c->tls.staple_auto &&
+	    c->tls.staple_url == NULL, "ocsp staple FILE, relative path "
+	    "resolved (%s)", c ? "" : err);
+	config_free(c);
+	c = parse_text(MINIMAL, err, sizeof(err));
+	TAP_OK(c != NULL && c->tls.staple == NULL && !c->tls.staple_auto,
+	    "no stapling by default");
+	config_free(c);
 }
 
 static const char *
@@ -537,6 +564,24 @@ test_errors(void)
 		{ "tls {\n crl url \"http://ca/x\" refresh 60\n"
 		    " crl url \"http://ca/y\" refresh 60\n}\n",
 		    ":9: crl url already set on line 8" },
+		{ "tls {\n ocsp staple auto\n ocsp staple \"s.der\"\n}\n",
+		    ":9: ocsp staple already set on line 8" },
+		{ "tls {\n ocsp staple \"s.der\"\n ocsp staple auto\n}\n",
+		    ":9: ocsp staple already set on line 8" },
+		{ "tls {\n ocsp staple \"\"\n}\n",
+		    ":8: ocsp staple: empty path" },
+		{ "tls {\n ocsp staple auto\n ocsp url \"https://o/\"\n}\n",
+		    ":9: ocsp url https://o/: only http:// URLs are fetched" },
+		{ "tls {\n ocsp staple auto\n ocsp url \"http://\"\n}\n",
+		    ":9: ocsp url http://: no host in the URL" },
+		{ "tls {\n ocsp staple auto\n ocsp url \"http://a/\"\n"
+		    " ocsp url \"http://b/\"\n}\n",
+		    ":10: ocsp url already set on line 9" },
+		{ "tls {\n ocsp url \"http://a/\"\n}\n",
+		    ":8: ocsp url is where ocsp staple auto fetches from: add "
+		    "ocsp staple auto, or remove it" },
+		{ "tls {\n ocsp staple\n}\n", ":8: syntax error at end of "
+		    "line" },
 		{ "allow read from fingerprint \"SHA256:ab:cd\"\n",
 		    ":7: fingerprint \"SHA256:ab:cd\": write the 64 hex digits "
 		    "without colons" },
@@ -1337,6 +1382,7 @@ main(void)
 	test_full();
 	test_pkcs11();
 	test_relative_path();
+	test_staple_file();
 	test_listen();
 	test_macros();
 	test_errors();
