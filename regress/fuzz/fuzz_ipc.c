@@ -222,7 +222,15 @@ fuzz_cfg(uint32_t type, const uint8_t *data, size_t size)
 			abort();
 		break;
 	case IMSG_CFG_TLS_CA:
-		cfgmsg_get_tls(&m, &p, &n);
+	case IMSG_CFG_TLS_STAPLE:
+		if (cfgmsg_get_tls(&m, &p, &n) == 0 &&
+		    type == IMSG_CFG_TLS_STAPLE && n > CFGMSG_STAPLE_MAX)
+			abort();
+		break;
+	case IMSG_STAPLE:
+		if (cfgmsg_get_staple(&m, &p, &n) == 0 &&
+		    n > CFGMSG_STAPLE_MAX)
+			abort();
 		break;
 	case IMSG_TICKET_KEY:
 		cfgmsg_get_ticket(&m, &k);
@@ -253,7 +261,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint32_t	 cfg[] = { IMSG_CFG_RULE, IMSG_CFG_MAIN,
 				    IMSG_CFG_LISTEN, IMSG_CFG_TLS_CA,
 				    IMSG_TICKET_KEY, IMSG_CFG_END,
-				    IMSG_CFG_BEGIN };
+				    IMSG_CFG_BEGIN, IMSG_CFG_TLS_STAPLE,
+				    IMSG_STAPLE };
 	unsigned int		 sel;
 
 	if (size < 1)
@@ -275,7 +284,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_store(store[sel % 5], data + 1, size - 1);
 		break;
 	default:
-		fuzz_cfg(cfg[sel % 7], data + 1, size - 1);
+		fuzz_cfg(cfg[sel % 9], data + 1, size - 1);
 		break;
 	}
 	return 0;

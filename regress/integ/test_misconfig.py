@@ -161,6 +161,18 @@ CASES = [
      lambda: swap(GOOD, P("crl.pem"), write("garbage.pem",
                                             "not a crl\n")),
      r"crl \S*garbage\.pem: no PEM CRL", False),
+    ("OCSP staple file that is not an OCSP response",
+     lambda: swap(GOOD, 'crl "%s"' % P("crl.pem"), 'crl "%s"\n\tocsp staple '
+                  '"%s"' % (P("crl.pem"), write("garbage.der",
+                                                "not an OCSP response\n"))),
+     r"todod\.conf:\d+: ocsp staple \S*garbage\.der: not a usable OCSP "
+     r"response for the server certificate: malformed response; fetch a "
+     r"new one", False),
+    ("OCSP staple file that is a CRL",
+     lambda: swap(GOOD, 'crl "%s"' % P("crl.pem"), 'crl "%s"\n\tocsp staple '
+                  '"%s"' % (P("crl.pem"), P("crl.pem"))),
+     r"todod\.conf:\d+: ocsp staple \S*crl\.pem: not a usable OCSP "
+     r"response for the server certificate", False),
     ("database under a regular file",
      lambda: swap(GOOD, DB, P("ca.crt") + "/sub/todo.db"),
      r"database \S*: \S*ca\.crt is not a directory", False),
