@@ -264,7 +264,7 @@ ocspcheck_basic(const struct ocspcheck_query *q, OCSP_BASICRESP *bs,
 
 	if (OCSP_basic_verify(bs, q->signers, ca, 0) != 1)
 		return ocspcheck_fail(err, errlen, "response not signed by "
-		    "the client CA or its delegated responder");
+		    "the issuer or a responder it delegated to");
 	if (OCSP_resp_find_status(bs, q->id, &st, &reason, &rev, &thisupd,
 	    &nextupd) != 1)
 		return ocspcheck_fail(err, errlen, "no status for this "
