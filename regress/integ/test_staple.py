@@ -160,7 +160,8 @@ with open(t.conf, "w") as f:
     f.write(GOODCONF)
 ok(stapled(status()), "after the refused reloads: still stapling")
 ok(t.request("GET", "/todo")[0] == 200, "and serving")
-t.stop()
+ok(t.stop() == 0 and "Sanitizer" not in t.log(),
+   "file mode: a clean exit")
 
 # -- auto mode ------------------------------------------------------------
 t.write_conf(server="noaia", tlsextra="ocsp staple auto")
@@ -234,7 +235,8 @@ ok("OCSP response: no response sent" in out, "no staple sent any more")
 ok(t.request("GET", "/todo")[0] == 200, "and the daemon still serves")
 ok("todod_ocsp_staple_age_seconds" not in t.metrics(),
    "metrics: no staple age without a staple")
-t.stop()
+ok(t.stop() == 0 and "Sanitizer" not in t.log(),
+   "auto mode: a clean exit (the fetch state freed)")
 d.cleanup()
 
 # the staple fetched at the start has expired by now
