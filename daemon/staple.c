@@ -198,7 +198,7 @@ staple_check(const struct config *conf, struct tlsmat *m, char *err,
 	char			 url[OCSPCHECK_URL_MAX + 1], why[512];
 
 	memset(&q, 0, sizeof(q));
-	buf_reset(&m->staple);
+	buf_free(&m->staple);	/* tlsmat_read_file starts it afresh */
 	if (conf->tls.staple != NULL)
 		return staple_check_file(conf, m, err, errlen);
 	if (!conf->tls.staple_auto)
@@ -323,6 +323,10 @@ staple_done(void *arg, const uint8_t *der, size_t len, const char *ferr)
 	time_t			 now = time(NULL);
 
 	s->f = NULL;
+	if (!conf->tls.staple_auto) {
+		staple_arm(s, 0);	/* a reload turned auto off meanwhile */
+		return;
+	}
 	if (staple_url(conf, m, url, sizeof(url), why, sizeof(why)) == -1)
 		strlcpy(url, "?", sizeof(url));
 	if (der == NULL)
@@ -476,13 +480,15 @@ staple_tick(int fd, short ev, void *arg)
 		staple_arm(s, 1);
 		return;
 	}
+	if (!conf->tls.staple_auto) {
+		fetch_cancel(s->f);
+		s->f = NULL;
+	}
 	if (conf->tls.staple_auto)
 		staple_auto(s, now);
 	else if (conf->tls.staple != NULL)
 		staple_file(s, now);
 	else {
-		fetch_cancel(s->f);
-		s->f = NULL;
 		buf_reset(&s->der);
 		memset(&s->ans, 0, sizeof(s->ans));
 		metrics_staple(s->apply->metrics, 0, 0);

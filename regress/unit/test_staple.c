@@ -69,7 +69,7 @@ load(struct buf *b, const char *path)
 {
 	char	 err[256];
 
-	buf_reset(b);
+	buf_free(b);	/* tlsmat_read_file starts the buffer afresh */
 	return tlsmat_read_file(path, b, err, sizeof(err));
 }
 
