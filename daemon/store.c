@@ -245,15 +245,20 @@ static int
 store_file_id(const char *path, dev_t *dev, ino_t *ino)
 {
 	struct statx	 stx;
+	struct stat	 st;
 
 	if (statx(AT_FDCWD, path, 0, STATX_INO, &stx) == -1)
 		return -1;
-	if (!(stx.stx_mask & STATX_INO)) {
-		errno = ENOTSUP;
-		return -1;
+	if (stx.stx_mask & STATX_INO) {
+		*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+		*ino = stx.stx_ino;
+		return 0;
 	}
-	*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	*ino = stx.stx_ino;
+	/* a file system that does not say: the slower way */
+	if (stat(path, &st) == -1)
+		return -1;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
 	return 0;
 }
 
