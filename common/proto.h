@@ -55,12 +55,16 @@ enum imsg_type {
 	 * the worker's request id.
 	 */
 	IMSG_STORE_SNAPSHOT,	/* u64 seq, u32 count, count * item */
-	IMSG_STORE_SNAPSHOT_END,/* u64 seq */
+	IMSG_STORE_SNAPSHOT_END,/* u64 seq, u8 complete */
 	IMSG_STORE_CHANGE,	/* u64 seq, u32 op, item */
 	IMSG_STORE_CREATE,	/* str cn, str task, u8 done */
 	IMSG_STORE_UPDATE,	/* str cn, i64 id, u32 mask, str task, u8 done */
 	IMSG_STORE_DELETE,	/* str cn, i64 id */
 	IMSG_STORE_REPLY,	/* u32 status, u64 seq, item */
+	/* reads past a cache that does not hold every item */
+	IMSG_STORE_READ,	/* u32 count, count * i64 id */
+	IMSG_STORE_PAGE,	/* i64 after, u32 limit */
+	IMSG_STORE_ITEMS,	/* u64 seq, u32 count, items, u8 flags */
 
 	IMSG_METRICS_REQ,	/* (empty) peerid: request id */
 	IMSG_METRICS_REPLY,	/* data: Prometheus text */

@@ -274,14 +274,27 @@ storemsg_decode_change(struct ipc_msg *msg, struct storemsg_change *c)
 }
 
 /*
- * A snapshot is filled item by item; its count comes first on the wire,
- * so it is written in place when the message is taken.
+ * A snapshot (or ITEMS) is filled item by item; its count comes first on
+ * the wire, so it is written in place when the message is taken.
  */
 void
 storemsg_snap_init(struct storemsg_snap *s, uint64_t seq)
 {
 	memset(s, 0, sizeof(*s));
+	s->type = IMSG_STORE_SNAPSHOT;
 	s->seq = seq;
+}
+
+static int
+storemsg_snap_open(struct storemsg_snap *s)
+{
+	if (s->wb != NULL)
+		return 0;
+	if ((s->wb = ipc_create(s->type, s->reqid, 0)) == NULL)
+		return -1;
+	ipc_add_u64(s->wb, s->seq);
+	ipc_add_u32(s->wb, 0);		/* the count, later */
+	return 0;
 }
 
 /* -1 with EINVAL: this item cannot travel (the snapshot is unharmed). */
@@ -292,13 +305,8 @@ storemsg_snap_add(struct storemsg_snap *s, const struct storemsg_item *it)
 		errno = EINVAL;
 		return -1;
 	}
-	if (s->wb == NULL) {
-		if ((s->wb = ipc_create(IMSG_STORE_SNAPSHOT, 0, 0)) == NULL)
-			return -1;
-		ipc_add_u64(s->wb, s->seq);
-		ipc_add_u32(s->wb, 0);		/* the count, later */
-	}
-	if (storemsg_add_item(s->wb, it) == -1)
+	if (storemsg_snap_open(s) == -1 ||
+	    storemsg_add_item(s->wb, it) == -1)
 		return -1;
 	s->count++;
 	return 0;
@@ -333,15 +341,14 @@ storemsg_snap_clear(struct storemsg_snap *s)
 	s->count = 0;
 }
 
-int
-storemsg_decode_snapshot(struct ipc_msg *msg, uint64_t *seq,
-    storemsg_item_fn fn, void *arg)
+/* u32 count, then as many items as it says, each given to fn. */
+static int
+storemsg_get_items(struct ipc_msg *msg, storemsg_item_fn fn, void *arg)
 {
 	struct storemsg_item	 it;
 	uint32_t		 count, i;
 
-	if (msg->hdr.type != IMSG_STORE_SNAPSHOT || msg->fd != -1 ||
-	    ipc_get_u64(msg, seq) == -1 || ipc_get_u32(msg, &count) == -1 ||
+	if (ipc_get_u32(msg, &count) == -1 ||
 	    count > (msg->len - msg->off) / STOREMSG_ITEM_MIN)
 		return storemsg_bad();
 	for (i = 0; i < count; i++) {
@@ -350,26 +357,110 @@ storemsg_decode_snapshot(struct ipc_msg *msg, uint64_t *seq,
 		if (fn(arg, &it) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+int
+storemsg_decode_snapshot(struct ipc_msg *msg, uint64_t *seq,
+    storemsg_item_fn fn, void *arg)
+{
+	if (msg->hdr.type != IMSG_STORE_SNAPSHOT || msg->fd != -1 ||
+	    ipc_get_u64(msg, seq) == -1)
+		return storemsg_bad();
+	if (storemsg_get_items(msg, fn, arg) == -1)
+		return -1;
 	return ipc_get_end(msg);
 }
 
+/* complete: the snapshot held every item (the worker's cache may). */
 struct ipc_wbuf *
-storemsg_encode_snapshot_end(uint64_t seq)
+storemsg_encode_snapshot_end(uint64_t seq, int complete)
 {
 	struct ipc_wbuf	*wb;
 
-	if ((wb = ipc_create(IMSG_STORE_SNAPSHOT_END, 0, sizeof(seq))) ==
+	if ((wb = ipc_create(IMSG_STORE_SNAPSHOT_END, 0, sizeof(seq) + 1)) ==
 	    NULL)
 		return NULL;
 	ipc_add_u64(wb, seq);
+	ipc_add_u8(wb, complete ? 1 : 0);
 	return storemsg_finish(wb);
 }
 
 int
-storemsg_decode_snapshot_end(struct ipc_msg *msg, uint64_t *seq)
+storemsg_decode_snapshot_end(struct ipc_msg *msg, uint64_t *seq,
+    int *complete)
 {
 	if (msg->hdr.type != IMSG_STORE_SNAPSHOT_END || msg->fd != -1 ||
-	    ipc_get_fixed(msg, seq, sizeof(*seq)) == -1)
+	    ipc_get_u64(msg, seq) == -1 || storemsg_get_done(msg,
+	    complete) == -1)
+		return storemsg_bad();
+	return ipc_get_end(msg);
+}
+
+/* The bounds of a read: what a worker may make its parent look up. */
+static int
+storemsg_read_ok(const struct storemsg_read *r)
+{
+	uint32_t	 i;
+
+	if (r->type == IMSG_STORE_PAGE)
+		return r->after >= 0 && r->limit >= 1 &&
+		    r->limit <= STOREMSG_PAGE_MAX;
+	if (r->type != IMSG_STORE_READ || r->nids < 1 ||
+	    r->nids > STOREMSG_READ_IDS)
+		return 0;
+	for (i = 0; i < r->nids; i++)
+		if (r->ids[i] <= 0)
+			return 0;
+	return 1;
+}
+
+struct ipc_wbuf *
+storemsg_encode_read(uint32_t reqid, const struct storemsg_read *r)
+{
+	struct ipc_wbuf	*wb;
+	uint32_t	 i;
+
+	if (!storemsg_read_ok(r)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((wb = ipc_create(r->type, reqid, 16 + 8 * r->nids)) == NULL)
+		return NULL;
+	if (r->type == IMSG_STORE_PAGE) {
+		ipc_add_i64(wb, r->after);
+		ipc_add_u32(wb, r->limit);
+		return storemsg_finish(wb);
+	}
+	ipc_add_u32(wb, r->nids);
+	for (i = 0; i < r->nids; i++)
+		ipc_add_i64(wb, r->ids[i]);
+	return storemsg_finish(wb);
+}
+
+/* The parent's side: a worker is not trusted, every field is bounded. */
+int
+storemsg_decode_read(struct ipc_msg *msg, struct storemsg_read *r)
+{
+	uint32_t	 i;
+
+	memset(r, 0, sizeof(*r));
+	r->type = msg->hdr.type;
+	if (msg->fd != -1)
+		return storemsg_bad();
+	if (r->type == IMSG_STORE_PAGE) {
+		if (ipc_get_i64(msg, &r->after) == -1 ||
+		    ipc_get_u32(msg, &r->limit) == -1)
+			return storemsg_bad();
+	} else if (r->type == IMSG_STORE_READ) {
+		if (ipc_get_u32(msg, &r->nids) == -1 ||
+		    r->nids > STOREMSG_READ_IDS)
+			return storemsg_bad();
+		for (i = 0; i < r->nids; i++)
+			if (ipc_get_i64(msg, &r->ids[i]) == -1)
+				return storemsg_bad();
+	}
+	if (ipc_get_end(msg) == -1 || !storemsg_read_ok(r))
 		return storemsg_bad();
 	return 0;
 }
@@ -410,6 +501,70 @@ storemsg_decode_synced(struct ipc_msg *msg, uint32_t *status)
 	if (msg->hdr.type != IMSG_STORE_SYNCED || msg->fd != -1 ||
 	    ipc_get_u32(msg, status) == -1 || (*status != STORE_OK &&
 	    *status != STORE_UNAVAILABLE))
+		return storemsg_bad();
+	return ipc_get_end(msg);
+}
+
+/* The answer to a read, filled with storemsg_snap_add(). */
+void
+storemsg_items_init(struct storemsg_snap *s, uint32_t reqid, uint64_t seq)
+{
+	memset(s, 0, sizeof(*s));
+	s->type = IMSG_STORE_ITEMS;
+	s->reqid = reqid;
+	s->seq = seq;
+}
+
+static int
+storemsg_flags_ok(uint8_t flags, uint32_t count)
+{
+	if (flags & ~(STOREMSG_ITEMS_LAST | STOREMSG_ITEMS_FAILED))
+		return 0;
+	return !(flags & STOREMSG_ITEMS_FAILED) || count == 0;
+}
+
+/* The answer, even with no item in it (NULL and errno: out of memory). */
+struct ipc_wbuf *
+storemsg_items_take(struct storemsg_snap *s, uint8_t flags)
+{
+	if (!storemsg_flags_ok(flags, s->count)) {
+		storemsg_snap_clear(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (storemsg_snap_open(s) == -1)
+		return NULL;
+	ipc_add_u8(s->wb, flags);
+	return storemsg_snap_take(s);
+}
+
+struct storemsg_count {
+	storemsg_item_fn	 fn;
+	void			*arg;
+	uint32_t		 n;
+};
+
+static int
+storemsg_count_item(void *arg, const struct storemsg_item *it)
+{
+	struct storemsg_count	*c = arg;
+
+	c->n++;
+	return c->fn(c->arg, it);
+}
+
+int
+storemsg_decode_items(struct ipc_msg *msg, uint64_t *seq, uint8_t *flags,
+    storemsg_item_fn fn, void *arg)
+{
+	struct storemsg_count	 c = { fn, arg, 0 };
+
+	if (msg->hdr.type != IMSG_STORE_ITEMS || msg->fd != -1 ||
+	    ipc_get_u64(msg, seq) == -1)
+		return storemsg_bad();
+	if (storemsg_get_items(msg, storemsg_count_item, &c) == -1)
+		return -1;
+	if (ipc_get_u8(msg, flags) == -1 || !storemsg_flags_ok(*flags, c.n))
 		return storemsg_bad();
 	return ipc_get_end(msg);
 }

@@ -371,7 +371,7 @@ pstore_snapshot_now(struct pstore *ps, struct proc *w)
 		log_warnx("snapshot for worker %d incomplete", w->id);
 	pstore_snapshot_flush(&s);
 	storemsg_snap_clear(&s.msg);
-	if ((wb = storemsg_encode_snapshot_end(ps->seq)) == NULL)
+	if ((wb = storemsg_encode_snapshot_end(ps->seq, 1)) == NULL)
 		fatal("%s", __func__);
 	if (ipc_send(&w->ipc, wb, -1) == -1)
 		log_warn("worker %d: snapshot", w->id);
@@ -523,7 +523,7 @@ pstore_snap_ready(struct pstore *ps, int ok)
 		ps->loading[i] = PSTORE_SNAP_NONE;
 		if (!pstore_snap_live(ps, i))
 			continue;
-		if ((wb = storemsg_encode_snapshot_end(ps->seq)) == NULL)
+		if ((wb = storemsg_encode_snapshot_end(ps->seq, 1)) == NULL)
 			fatal("%s", __func__);
 		if (ipc_send(&ps->workers->procs[i].ipc, wb, -1) == -1)
 			log_warn("worker %d: snapshot", i + 1);

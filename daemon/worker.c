@@ -143,6 +143,7 @@ static void
 worker_store_msg(struct worker *w, struct ipc_msg *msg)
 {
 	uint64_t	 seq;
+	int		 complete;
 
 	switch (msg->hdr.type) {
 	case IMSG_STORE_SNAPSHOT:
@@ -153,8 +154,9 @@ worker_store_msg(struct worker *w, struct ipc_msg *msg)
 			fatalx("malformed snapshot from parent");
 		break;
 	case IMSG_STORE_SNAPSHOT_END:
-		if (storemsg_decode_snapshot_end(msg, &seq) == -1)
+		if (storemsg_decode_snapshot_end(msg, &seq, &complete) == -1)
 			fatalx("malformed snapshot end from parent");
+		w->cache.complete &= complete;
 		w->cache.seq = seq;
 		w->cache.ready = 1;
 		break;

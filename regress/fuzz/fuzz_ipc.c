@@ -119,14 +119,26 @@ static void
 fuzz_parent(uint32_t type, const uint8_t *data, size_t size)
 {
 	struct storemsg_req	 req;
+	struct storemsg_read	 rd;
 	struct ipc_msg		 m;
 	const char		*why;
-	uint32_t		 gen;
+	uint32_t		 gen, i;
 
 	fuzz_msg(&m, type, data, size);
 	if (type == IMSG_STORE_SYNC) {
 		if (storemsg_decode_sync(&m) == 0 && size != 0)
 			abort();
+		return;
+	}
+	if (type == IMSG_STORE_READ || type == IMSG_STORE_PAGE) {
+		if (storemsg_decode_read(&m, &rd) == -1)
+			return;
+		if (rd.nids > STOREMSG_READ_IDS || rd.after < 0 ||
+		    rd.limit > STOREMSG_PAGE_MAX)
+			abort();
+		for (i = 0; i < rd.nids; i++)
+			if (rd.ids[i] <= 0)
+				abort();
 		return;
 	}
 	if (type == IMSG_CFG_DONE || type == IMSG_CFG_FAILED) {
@@ -159,6 +171,8 @@ fuzz_store(uint32_t type, const uint8_t *data, size_t size)
 	struct ipc_msg		 m;
 	uint64_t		 seq;
 	uint32_t		 st;
+	uint8_t			 flags;
+	int			 complete;
 
 	fuzz_msg(&m, type, data, size);
 	switch (type) {
@@ -180,8 +194,11 @@ fuzz_store(uint32_t type, const uint8_t *data, size_t size)
 	case IMSG_STORE_SNAPSHOT:
 		storemsg_decode_snapshot(&m, &seq, fuzz_item, NULL);
 		break;
+	case IMSG_STORE_ITEMS:
+		storemsg_decode_items(&m, &seq, &flags, fuzz_item, NULL);
+		break;
 	default:
-		storemsg_decode_snapshot_end(&m, &seq);
+		storemsg_decode_snapshot_end(&m, &seq, &complete);
 		break;
 	}
 }
@@ -254,10 +271,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint32_t	 req[] = { IMSG_STORE_CREATE,
 				    IMSG_STORE_UPDATE, IMSG_STORE_DELETE,
 				    IMSG_CFG_DONE, IMSG_CFG_FAILED,
-				    IMSG_STORE_SYNC };
+				    IMSG_STORE_SYNC, IMSG_STORE_READ,
+				    IMSG_STORE_PAGE };
 	static const uint32_t	 store[] = { IMSG_STORE_REPLY,
 				    IMSG_STORE_CHANGE, IMSG_STORE_SNAPSHOT,
-				    IMSG_STORE_SNAPSHOT_END, IMSG_STORE_SYNCED };
+				    IMSG_STORE_SNAPSHOT_END, IMSG_STORE_SYNCED,
+				    IMSG_STORE_ITEMS };
 	static const uint32_t	 cfg[] = { IMSG_CFG_RULE, IMSG_CFG_MAIN,
 				    IMSG_CFG_LISTEN, IMSG_CFG_TLS_CA,
 				    IMSG_TICKET_KEY, IMSG_CFG_END,
@@ -274,14 +293,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_framing(data + 1, size - 1);
 		break;
 	case 2:
-		fuzz_parent(req[sel % 6], data + 1, size - 1);
+		fuzz_parent(req[sel % 8], data + 1, size - 1);
 		break;
 	case 3:
 		fuzz_parent(IMSG_STORE_UPDATE, data + 1, size - 1);
 		break;
 	case 4:
 	case 5:
-		fuzz_store(store[sel % 5], data + 1, size - 1);
+		fuzz_store(store[sel % 6], data + 1, size - 1);
 		break;
 	default:
 		fuzz_cfg(cfg[sel % 9], data + 1, size - 1);

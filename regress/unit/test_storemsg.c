@@ -465,7 +465,7 @@ test_snapshot(void)
 	struct seen		 seen = { 1, 0 };
 	char			 task[32];
 	uint64_t		 seq;
-	int			 i, msgs = 0, ok = 1;
+	int			 i, msgs = 0, ok = 1, complete;
 
 	storemsg_snap_init(&snap, 555);
 	TAP_OK(storemsg_snap_take(&snap) == NULL, "an empty snapshot is no "
@@ -501,9 +501,13 @@ test_snapshot(void)
 	TAP_OK(ok && storemsg_snap_size(&snap) == 0 &&
 	    storemsg_snap_take(&snap) == NULL, "a cleared snapshot is empty");
 
-	TAP_OK(over(&pa, &wk, storemsg_encode_snapshot_end(556), &msg) == 0 &&
-	    storemsg_decode_snapshot_end(&msg, &seq) == 0 && seq == 556,
-	    "SNAPSHOT_END round-trips");
+	TAP_OK(over(&pa, &wk, storemsg_encode_snapshot_end(556, 1), &msg) ==
+	    0 && storemsg_decode_snapshot_end(&msg, &seq, &complete) == 0 &&
+	    seq == 556 && complete == 1, "SNAPSHOT_END round-trips");
+	TAP_OK(over(&pa, &wk, storemsg_encode_snapshot_end(557, 0), &msg) ==
+	    0 && storemsg_decode_snapshot_end(&msg, &seq, &complete) == 0 &&
+	    seq == 557 && complete == 0,
+	    "SNAPSHOT_END of a snapshot cut short round-trips");
 }
 
 static int
@@ -547,9 +551,206 @@ test_snapshot_malformed(void)
 	    "SNAPSHOT: an item past the count refused");
 	TAP_OK(raw_snapshot(3, 3, 1) == -1,
 	    "SNAPSHOT: a byte left over refused");
+	struct ipc_wbuf	*wb;
+	int		 complete;
+
 	TAP_OK(over(&pa, &wk, ipc_create(IMSG_STORE_SNAPSHOT_END, 0, 0),
-	    &msg) == 0 && storemsg_decode_snapshot_end(&msg, &seq) == -1,
-	    "SNAPSHOT_END without its sequence refused");
+	    &msg) == 0 && storemsg_decode_snapshot_end(&msg, &seq,
+	    &complete) == -1, "SNAPSHOT_END without its sequence refused");
+	wb = ipc_create(IMSG_STORE_SNAPSHOT_END, 0, 0);
+	ipc_add_u64(wb, 1);
+	ipc_add_u8(wb, 2);
+	TAP_OK(over(&pa, &wk, wb, &msg) == 0 &&
+	    storemsg_decode_snapshot_end(&msg, &seq, &complete) == -1,
+	    "SNAPSHOT_END: complete other than 0 or 1 refused");
+}
+
+static int
+read_roundtrip(const struct storemsg_read *r, struct storemsg_read *g)
+{
+	struct ipc_msg	 msg;
+
+	if (over(&wk, &pa, storemsg_encode_read(9, r), &msg) == -1 ||
+	    msg.hdr.peerid != 9)
+		return -1;
+	return storemsg_decode_read(&msg, g);
+}
+
+static void
+test_reads(void)
+{
+	struct storemsg_read	 r, g;
+	int			 i;
+
+	memset(&r, 0, sizeof(r));
+	r.type = IMSG_STORE_READ;
+	r.nids = STOREMSG_READ_IDS;
+	for (i = 0; i < STOREMSG_READ_IDS; i++)
+		r.ids[i] = INT64_MAX - i;
+	TAP_OK(read_roundtrip(&r, &g) == 0 && g.type == IMSG_STORE_READ &&
+	    g.nids == STOREMSG_READ_IDS && memcmp(g.ids, r.ids,
+	    sizeof(r.ids)) == 0, "READ of %d ids round-trips",
+	    STOREMSG_READ_IDS);
+	r.nids = 0;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL && errno == EINVAL,
+	    "READ of no id is not encoded");
+	r.nids = STOREMSG_READ_IDS + 1;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "READ of %d ids is not encoded", STOREMSG_READ_IDS + 1);
+	r.nids = 2;
+	r.ids[1] = 0;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "READ of id 0 is not encoded");
+	memset(&r, 0, sizeof(r));
+	r.type = IMSG_STORE_PAGE;
+	r.after = 12345;
+	r.limit = STOREMSG_PAGE_MAX;
+	TAP_OK(read_roundtrip(&r, &g) == 0 && g.type == IMSG_STORE_PAGE &&
+	    g.after == 12345 && g.limit == STOREMSG_PAGE_MAX,
+	    "PAGE round-trips");
+	r.limit = STOREMSG_PAGE_MAX + 1;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "PAGE past the limit bound is not encoded");
+	r.limit = 0;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "PAGE of limit 0 is not encoded");
+	r.limit = 1;
+	r.after = -1;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "PAGE after a negative id is not encoded");
+	r.type = IMSG_STORE_CREATE;
+	TAP_OK(storemsg_encode_read(1, &r) == NULL,
+	    "a read of another type is not encoded");
+}
+
+/* A raw READ with count claimed and n ids of value v, extra bytes. */
+static int
+raw_read(uint32_t count, int n, int64_t v, int extra)
+{
+	struct storemsg_read	 g;
+	struct ipc_wbuf		*wb;
+	struct ipc_msg		 msg;
+	int			 i;
+
+	wb = ipc_create(IMSG_STORE_READ, 1, 0);
+	ipc_add_u32(wb, count);
+	for (i = 0; i < n; i++)
+		ipc_add_i64(wb, v);
+	if (extra)
+		ipc_add_u8(wb, 0);
+	if (over(&wk, &pa, wb, &msg) == -1)
+		return -2;
+	return storemsg_decode_read(&msg, &g);
+}
+
+static int
+raw_page(int64_t after, uint32_t limit, int truncate)
+{
+	struct storemsg_read	 g;
+	struct ipc_wbuf		*wb;
+	struct ipc_msg		 msg;
+
+	wb = ipc_create(IMSG_STORE_PAGE, 1, 0);
+	ipc_add_i64(wb, after);
+	if (!truncate)
+		ipc_add_u32(wb, limit);
+	if (over(&wk, &pa, wb, &msg) == -1)
+		return -2;
+	return storemsg_decode_read(&msg, &g);
+}
+
+static void
+test_reads_malformed(void)
+{
+	TAP_OK(raw_read(3, 3, 5, 0) == 0, "READ: control accepted");
+	TAP_OK(raw_read(4, 3, 5, 0) == -1 && errno == EBADMSG,
+	    "READ: a count past the ids refused");
+	TAP_OK(raw_read(2, 3, 5, 0) == -1, "READ: an id past the count "
+	    "refused");
+	TAP_OK(raw_read(3, 3, 5, 1) == -1, "READ: a byte left over refused");
+	TAP_OK(raw_read(0, 0, 5, 0) == -1, "READ: no id refused");
+	TAP_OK(raw_read(STOREMSG_READ_IDS + 1, STOREMSG_READ_IDS + 1, 5,
+	    0) == -1, "READ: %d ids refused (a batch is at most %d)",
+	    STOREMSG_READ_IDS + 1, STOREMSG_READ_IDS);
+	TAP_OK(raw_read(UINT32_MAX, 3, 5, 0) == -1,
+	    "READ: a count of 2^32-1 refused");
+	TAP_OK(raw_read(2, 2, -5, 0) == -1, "READ: a negative id refused");
+	TAP_OK(raw_read(2, 2, 0, 0) == -1, "READ: id 0 refused");
+	TAP_OK(raw_page(0, 10, 0) == 0, "PAGE: control accepted");
+	TAP_OK(raw_page(-1, 10, 0) == -1, "PAGE: after -1 refused");
+	TAP_OK(raw_page(0, 0, 0) == -1, "PAGE: limit 0 refused");
+	TAP_OK(raw_page(0, STOREMSG_PAGE_MAX + 1, 0) == -1,
+	    "PAGE: a limit past %d refused", STOREMSG_PAGE_MAX);
+	TAP_OK(raw_page(0, 10, 1) == -1, "PAGE: without its limit refused");
+}
+
+static void
+test_items(void)
+{
+	struct storemsg_snap	 s;
+	struct storemsg_item	 it;
+	struct ipc_msg		 msg;
+	struct seen		 seen = { 1, 0 };
+	struct ipc_wbuf		*wb;
+	char			 task[32];
+	uint64_t		 seq;
+	uint8_t			 flags;
+	int			 i, ok = 1;
+
+	storemsg_items_init(&s, 42, 777);
+	for (i = 1; i <= 64; i++) {
+		snprintf(task, sizeof(task), "task %d", i);
+		it.id = i;
+		it.task = task;
+		it.tasklen = strlen(task);
+		it.done = i & 1;
+		ok &= storemsg_snap_add(&s, &it) == 0;
+	}
+	TAP_OK(ok && over(&pa, &wk, storemsg_items_take(&s,
+	    STOREMSG_ITEMS_LAST), &msg) == 0 && msg.hdr.peerid == 42 &&
+	    storemsg_decode_items(&msg, &seq, &flags, snap_item, &seen) == 0 &&
+	    seq == 777 && flags == STOREMSG_ITEMS_LAST && seen.next == 65 &&
+	    seen.bad == 0, "ITEMS of 64 items round-trips with its request id");
+	seen.next = 1;
+	storemsg_items_init(&s, 43, 778);
+	TAP_OK(over(&pa, &wk, storemsg_items_take(&s, 0), &msg) == 0 &&
+	    storemsg_decode_items(&msg, &seq, &flags, snap_item, &seen) == 0 &&
+	    seq == 778 && flags == 0 && seen.next == 1,
+	    "ITEMS without an item round-trips");
+	storemsg_items_init(&s, 44, 779);
+	TAP_OK(over(&pa, &wk, storemsg_items_take(&s, STOREMSG_ITEMS_FAILED),
+	    &msg) == 0 && storemsg_decode_items(&msg, &seq, &flags, snap_item,
+	    &seen) == 0 && flags == STOREMSG_ITEMS_FAILED,
+	    "ITEMS saying the store failed round-trips");
+	storemsg_items_init(&s, 45, 780);
+	it.id = 1;
+	storemsg_snap_add(&s, &it);
+	TAP_OK(storemsg_items_take(&s, STOREMSG_ITEMS_FAILED) == NULL &&
+	    errno == EINVAL, "ITEMS both failed and holding items is not "
+	    "encoded");
+	storemsg_items_init(&s, 46, 781);
+	TAP_OK(storemsg_items_take(&s, 0x4) == NULL,
+	    "ITEMS with an unknown flag is not encoded");
+	wb = ipc_create(IMSG_STORE_ITEMS, 1, 0);
+	ipc_add_u64(wb, 1);
+	ipc_add_u32(wb, 0);
+	ipc_add_u8(wb, 0x80);
+	TAP_OK(over(&pa, &wk, wb, &msg) == 0 && storemsg_decode_items(&msg,
+	    &seq, &flags, snap_item, &seen) == -1,
+	    "ITEMS: an unknown flag refused");
+	wb = ipc_create(IMSG_STORE_ITEMS, 1, 0);
+	ipc_add_u64(wb, 1);
+	ipc_add_u32(wb, 0);
+	TAP_OK(over(&pa, &wk, wb, &msg) == 0 && storemsg_decode_items(&msg,
+	    &seq, &flags, snap_item, &seen) == -1,
+	    "ITEMS: without its flags refused");
+	wb = ipc_create(IMSG_STORE_ITEMS, 1, 0);
+	ipc_add_u64(wb, 1);
+	ipc_add_u32(wb, 5);
+	ipc_add_u8(wb, 0);
+	TAP_OK(over(&pa, &wk, wb, &msg) == 0 && storemsg_decode_items(&msg,
+	    &seq, &flags, snap_item, &seen) == -1,
+	    "ITEMS: a count past the payload refused");
 }
 
 static void
@@ -600,6 +801,9 @@ main(void)
 	test_snapshot();
 	test_snapshot_malformed();
 	test_sync();
+	test_reads();
+	test_reads_malformed();
+	test_items();
 	ipc_clear(&wk);
 	ipc_clear(&pa);
 	return tap_done();
