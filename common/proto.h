@@ -157,6 +157,7 @@ struct proto_cfg_main {
 	uint32_t	verbose;
 	uint32_t	nrules;
 	uint64_t	policy_id;		/* changes with CA/CRL/rules */
+	uint64_t	cache_size;		/* the item cache, bytes */
 };
 
 #define PROTO_TICKET_KEY_SIZE	48

@@ -412,6 +412,7 @@ apply_send_txn(struct apply *a, struct proc *w, struct config *conf,
 	main.verbose = log_getverbose();
 	main.nrules = nrules;
 	main.policy_id = m->policy;
+	main.cache_size = conf->cache_size;
 
 	cfgmsg_send_begin(&w->ipc, gen);
 	if (cfgmsg_send_main(&w->ipc, &main, conf->tls.ciphers) == -1)

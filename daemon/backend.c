@@ -105,8 +105,22 @@ store_sqlite_close(void *be)
 	store_close(be);
 }
 
+/* SQLite answers before it returns, like a write group. */
+static void
+store_sqlite_read(void *be, const struct store_read *q, store_iter_fn fn,
+    store_read_fn done, void *arg)
+{
+	int	 r;
+
+	if (q->nids > 0)
+		r = store_read_ids(be, q->ids, q->nids, fn, arg);
+	else
+		r = store_read_page(be, q->after, q->limit, fn, arg);
+	done(arg, r == -1 ? -1 : 0);
+}
+
 const struct store_backend_ops store_sqlite_ops = {
 	store_sqlite_submit, store_sqlite_foreach, store_sqlite_count,
 	store_sqlite_unavailable, store_sqlite_error, store_sqlite_close,
-	NULL, NULL, NULL
+	NULL, NULL, NULL, store_sqlite_read
 };

@@ -55,6 +55,22 @@ struct store_shared_hooks {
 	void	(*tickets)(void *, const struct proto_ticket_key *, int);
 };
 
+/*
+ * A read past the workers' caches: the items among ids (nids > 0), or at
+ * most limit items after the id after, in id order.  Each row goes to
+ * the iterator (which may stop it by returning non-zero), then the end to
+ * the callback: 0, or -1 when the store could not answer (the rows given
+ * are then not the whole answer).  One read at a time per back end.
+ */
+struct store_read {
+	const int64_t	*ids;
+	int		 nids;		/* at most STORE_READ_IDS_MAX */
+	int64_t		 after;
+	int		 limit;
+};
+
+typedef void	(*store_read_fn)(void *, int);
+
 struct store_backend_ops {
 	void		(*submit)(void *, struct store_write **, int,
 			    store_done_fn, void *);
@@ -70,6 +86,8 @@ struct store_backend_ops {
 	/* every item, from the event loop; NULL: foreach, at once */
 	void		(*snapshot)(void *, store_iter_fn, store_snapped_fn,
 			    void *);
+	void		(*read)(void *, const struct store_read *,
+			    store_iter_fn, store_read_fn, void *);
 };
 
 struct store_backend {

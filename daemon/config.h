@@ -21,6 +21,9 @@
 #define CONFIG_DEFAULT_PROTOCOLS "tlsv1.2,tlsv1.3"
 
 #define CONFIG_MAX_WORKERS	64
+/* a worker's item cache, bytes: about 600,000 items of short tasks */
+#define CONFIG_DEFAULT_CACHE	(64ULL << 20)
+#define CONFIG_MAX_CACHE	(1ULL << 40)
 #define CONFIG_MAX_ORIGINS	16
 
 struct config_listen {
@@ -76,6 +79,7 @@ struct config {
 	int			 max_connections;	/* per worker, 1024 */
 	int			 max_signatures;	/* a second */
 	int			 expiry_warn_days;	/* default 30 */
+	uint64_t		 cache_size;	/* per worker, bytes */
 	struct config_tls	 tls;
 	struct authz_rules	 rules;
 };

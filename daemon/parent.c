@@ -107,6 +107,10 @@ parent_dispatch_worker(struct proc *c, struct ipc_msg *msg, void *arg)
 	case IMSG_STORE_SYNC:
 		pstore_sync_request(&p->ps, c, msg);
 		return;
+	case IMSG_STORE_READ:
+	case IMSG_STORE_PAGE:
+		pstore_read_request(&p->ps, c, msg);
+		return;
 	case IMSG_METRICS_REQ:
 		metrics_request(&p->metrics, c, msg);
 		return;
@@ -230,6 +234,7 @@ parent_spawn_worker(struct parent *p, struct proc *w)
 	if (proc_spawn(w, p->self_exe, argv) == -1)
 		return -1;
 	metrics_worker_start(&p->metrics, w);
+	p->ps.cache_size = p->apply.conf->cache_size;
 	pstore_worker_start(&p->ps, w);
 	parent_link_keyholder(p, w);
 	apply_worker_started(&p->apply, w);

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libutil.h>
 #include <tls.h>
 
 #include "authz.h"
@@ -98,6 +99,7 @@ struct parse_seen {
 	int	 crlurl;
 	int	 staple;
 	int	 stapleurl;
+	int	 cache_size;
 };
 
 static struct parse_files	 files = TAILQ_HEAD_INITIALIZER(files);
@@ -170,6 +172,7 @@ static void	 parse_rule_path(const char *);
 static void	 parse_rule_end(void);
 static uint32_t	 parse_method(const char *);
 static void	 parse_finish(void);
+static void	 parse_size(const char *, const char *, uint64_t *);
 %}
 
 %token	ALL ALLOW ANY CA CERTIFICATE CHROOT CIPHERS CLIENT CN CONNECTIONS
@@ -180,6 +183,7 @@ static void	 parse_finish(void);
 %token	MODULE PIN PKCS11
 %token	REFRESH URL
 %token	OCSP STAPLE AUTO
+%token	CACHE SIZE
 %token	ERROR
 %token	STRING NUMBER
 
@@ -306,6 +310,11 @@ main		: LISTEN ON STRING port		{
 			if (parse_once(&seen.expiry, "expiry warning") &&
 			    parse_range("expiry warning", $3.number, 0, 3650))
 				conf->expiry_warn_days = (int)$3.number;
+		}
+		| CACHE SIZE value		{
+			if (parse_once(&seen.cache_size, "cache size"))
+				parse_size("cache size", $3.string,
+				    &conf->cache_size);
 		}
 		;
 
@@ -495,6 +504,7 @@ static const struct parse_keyword keywords[] = {
 	{ "any",		ANY },
 	{ "auto",		AUTO },
 	{ "ca",			CA },
+	{ "cache",		CACHE },
 	{ "certificate",	CERTIFICATE },
 	{ "chroot",		CHROOT },
 	{ "ciphers",		CIPHERS },
@@ -535,6 +545,7 @@ static const struct parse_keyword keywords[] = {
 	{ "request",		REQUEST },
 	{ "san",		SAN },
 	{ "signatures",		SIGNATURES },
+	{ "size",		SIZE },
 	{ "staple",		STAPLE },
 	{ "ticket",		TICKET },
 	{ "timeout",		TIMEOUT },
@@ -1144,6 +1155,25 @@ parse_once(int *line, const char *what)
 	return 1;
 }
 
+/* A size in bytes, with an optional unit: 4096, 512K, 64M, 1G. */
+static void
+parse_size(const char *what, const char *s, uint64_t *out)
+{
+	uint64_t	 v;
+
+	if (expand_number(s, &v) == -1) {
+		yyerror("%s %s: not a size (a number of bytes, or with K, M "
+		    "or G)", what, s);
+		return;
+	}
+	if (v > CONFIG_MAX_CACHE) {
+		yyerror("%s %s: out of range (0-%lluG)", what, s,
+		    (unsigned long long)(CONFIG_MAX_CACHE >> 30));
+		return;
+	}
+	*out = v;
+}
+
 static int
 parse_range(const char *what, long long v, long long lo, long long hi)
 {
@@ -1615,6 +1645,8 @@ parse_finish(void)
 		conf->timeout_handshake = 10;
 	if (conf->max_connections == 0)
 		conf->max_connections = 1024;
+	if (!seen.cache_size)
+		conf->cache_size = CONFIG_DEFAULT_CACHE;
 	if (conf->max_signatures == 0)
 		conf->max_signatures = PROTO_SIGN_RATE;
 	if (conf->expiry_warn_days == -1)

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "pgread.h"
 #include "pgstore.h"
 #include "proto.h"
 
@@ -86,6 +87,7 @@ struct pgstore {
 	int			 backoff;	/* ms */
 	int64_t			 count;		/* items at start-up */
 	enum pgstore_job	 job;		/* in flight */
+	struct pgread		*rd;		/* reads past the caches */
 	int			 q;		/* statement being answered */
 	int			 failed;
 	int64_t			 jobseq;	/* the counter the job read */
@@ -1443,9 +1445,17 @@ pgstore_close(void *be)
 		event_del(&pg->snap_ev);
 	PQfinish(pg->snap);
 	PQfinish(pg->conn);
+	pgread_close(pg->rd);
 	free(pg->wv);
 	free(pg->uri);
 	free(pg);
+}
+
+static void
+pgstore_read_items(void *be, const struct store_read *q, store_iter_fn fn,
+    store_read_fn done, void *arg)
+{
+	pgread_read(((struct pgstore *)be)->rd, q, fn, done, arg);
 }
 
 struct pgstore *
@@ -1470,11 +1480,13 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 		return NULL;
 	}
 	pgstore_ready(pg);
+	pg->rd = pgread_open(uri, base);
 	return pg;
 }
 
 const struct store_backend_ops store_pg_ops = {
 	pgstore_submit, pgstore_foreach, pgstore_count,
 	pgstore_unavailable, pgstore_error, pgstore_close,
-	pgstore_share, pgstore_sync, pgstore_snapshot
+	pgstore_share, pgstore_sync, pgstore_snapshot,
+	pgstore_read_items
 };

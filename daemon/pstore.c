@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
@@ -30,6 +31,34 @@
 #define PSTORE_SNAPSHOT_CHUNK	(256 * 1024)
 /* GETs waiting for a catch-up; past it they get 503 (a worker floods) */
 #define PSTORE_SYNC_MAX		65536
+
+/*
+ * Reads past the workers' caches.  A worker has at most STOREMSG_READS_MAX
+ * unanswered (more: it is killed), and PSTORE_READ_RATE a second with a
+ * burst of PSTORE_READ_BURST (more: answered "failed", the client gets
+ * 503); the parent answers at most PSTORE_READS_TURN in one turn of its
+ * loop, so that reads never hold writes and other workers back for long.
+ * A page is cut at PSTORE_PAGE_BYTES: the parent never holds the list.
+ */
+#define PSTORE_READ_RATE	20000
+#define PSTORE_READ_BURST	2000
+#define PSTORE_READS_TURN	32
+#define PSTORE_PAGE_BYTES	(64 * 1024)
+
+/* A task's JSON beyond its bytes: {"id":N,"task":"","done":false} */
+#define PSTORE_ITEM_JSON	48
+
+struct pstore_read {
+	TAILQ_ENTRY(pstore_read)	 entry;
+	struct pstore			*ps;
+	struct proc			*w;	/* NULL: the worker died */
+	pid_t				 pid;
+	uint32_t			 reqid;
+	struct storemsg_read		 q;
+	struct storemsg_snap		 msg;	/* the answer */
+	uint32_t			 rows;
+	int				 cut;	/* at PSTORE_PAGE_BYTES */
+};
 
 struct pstore_op {
 	TAILQ_ENTRY(pstore_op)	 entry;
@@ -65,6 +94,7 @@ static void	pstore_done(void *, enum store_group);
 static void	pstore_snap_start(int, short, void *);
 static void	pstore_sync_start(struct pstore *);
 static int	pstore_snap_catchup(struct pstore *, int, int);
+static void	pstore_read_next(int, short, void *);
 
 /* store, state and state_fd are set by whoever opened the store. */
 void
@@ -82,6 +112,9 @@ pstore_init(struct pstore *ps, struct event_base *base,
 	event_assign(&ps->commit_ev, base, -1, 0, pstore_commit, ps);
 	event_assign(&ps->snap_ev, base, -1, 0, pstore_snap_start, ps);
 	evtimer_assign(&ps->snap_retry, base, pstore_snap_start, ps);
+	TAILQ_INIT(&ps->reads);
+	ps->reading = NULL;
+	event_assign(&ps->read_ev, base, -1, 0, pstore_read_next, ps);
 }
 
 static void
@@ -321,6 +354,9 @@ pstore_done(void *arg, enum store_group g)
 struct pstore_snap {
 	struct proc		*w;
 	struct storemsg_snap	 msg;
+	size_t			 cost;		/* of the items sent */
+	size_t			 budget;	/* the worker's cache size */
+	int			 cut;		/* not every item was sent */
 };
 
 static void
@@ -334,30 +370,51 @@ pstore_snapshot_flush(struct pstore_snap *s)
 		log_warn("worker %d: snapshot", s->w->id);
 }
 
+static void
+pstore_item_from_row(struct storemsg_item *it, const struct store_item *row)
+{
+	it->id = row->id;
+	it->task = row->task;
+	it->tasklen = row->tasklen;
+	it->done = row->done ? 1 : 0;
+}
+
+/* A corrupt row (a task too long, a NUL) must not break IPC. */
+static int
+pstore_item_add(struct storemsg_snap *msg, const struct store_item *row)
+{
+	struct storemsg_item	 it;
+
+	pstore_item_from_row(&it, row);
+	if (storemsg_snap_add(msg, &it) == 0)
+		return 0;
+	if (errno != EINVAL)
+		fatal("%s", __func__);
+	log_warnx("todo %lld: unusable task in the database, skipped",
+	    (long long)row->id);
+	return -1;
+}
+
+/* Items go until the worker's cache would be full: it reads the rest. */
 static int
 pstore_snapshot_item(void *arg, const struct store_item *row)
 {
 	struct pstore_snap	*s = arg;
-	struct storemsg_item	 it;
+	size_t			 cost;
 
-	it.id = row->id;
-	it.task = row->task;
-	it.tasklen = row->tasklen;
-	it.done = row->done ? 1 : 0;
-	/* a corrupt row (a task too long, a NUL) must not break IPC */
-	if (storemsg_snap_add(&s->msg, &it) == -1) {
-		if (errno != EINVAL)
-			fatal("%s", __func__);
-		log_warnx("todo %lld: unusable task in the database, skipped",
-		    (long long)row->id);
-		return 0;
+	cost = cache_item_cost(row->tasklen + PSTORE_ITEM_JSON);
+	if (s->cost + cost > s->budget) {
+		s->cut = 1;
+		return 1;
 	}
+	if (pstore_item_add(&s->msg, row) == 0)
+		s->cost += cost;
 	if (storemsg_snap_size(&s->msg) >= PSTORE_SNAPSHOT_CHUNK)
 		pstore_snapshot_flush(s);
 	return 0;
 }
 
-/* The snapshot at once, from a local store (SQLite). */
+/* The snapshot at once, from a local store (SQLite): what fits. */
 static void
 pstore_snapshot_now(struct pstore *ps, struct proc *w)
 {
@@ -365,13 +422,18 @@ pstore_snapshot_now(struct pstore *ps, struct proc *w)
 	struct ipc_wbuf		*wb;
 	size_t			 mark = proc_queue_cost(w);
 
+	memset(&s, 0, sizeof(s));
 	s.w = w;
+	s.budget = ps->cache_size;
 	storemsg_snap_init(&s.msg, ps->seq);
-	if (ps->be.ops->foreach(ps->be.be, pstore_snapshot_item, &s) == -1)
-		log_warnx("snapshot for worker %d incomplete", w->id);
+	if (ps->be.ops->foreach(ps->be.be, pstore_snapshot_item, &s) == -1) {
+		log_warnx("snapshot for worker %d incomplete: it reads the "
+		    "rest from the store", w->id);
+		s.cut = 1;
+	}
 	pstore_snapshot_flush(&s);
 	storemsg_snap_clear(&s.msg);
-	if ((wb = storemsg_encode_snapshot_end(ps->seq, 1)) == NULL)
+	if ((wb = storemsg_encode_snapshot_end(ps->seq, !s.cut)) == NULL)
 		fatal("%s", __func__);
 	if (ipc_send(&w->ipc, wb, -1) == -1)
 		log_warn("worker %d: snapshot", w->id);
@@ -380,8 +442,9 @@ pstore_snapshot_now(struct pstore *ps, struct proc *w)
 
 /*
  * A new worker gets the shared state page (read-only for it), and fills its
- * cache: every item, then the sequence it is at.  The snapshot is ours to
- * send, whatever its size: it does not count against the worker's bound.
+ * cache: the items that fit it (`cache size`), then the sequence it is at
+ * and whether that was every item.  The snapshot is ours to send, whatever
+ * its size: it does not count against the worker's bound.
  * From a database elsewhere it is read in the event loop, for every worker
  * that started meanwhile at once.
  */
@@ -433,33 +496,38 @@ pstore_snap_chunk(struct pstore *ps, int i)
 	proc_flush(w);
 }
 
+/* Worker i takes this row if it fits its cache; 1 if it did. */
+static int
+pstore_snap_fits(struct pstore *ps, int i, const struct store_item *row)
+{
+	size_t	 cost = cache_item_cost(row->tasklen + PSTORE_ITEM_JSON);
+
+	if (ps->loadcut[i] || ps->loadcost[i] + cost > ps->cache_size) {
+		ps->loadcut[i] = 1;
+		return 0;
+	}
+	ps->loadcost[i] += cost;
+	return 1;
+}
+
+/* One row for every worker receiving; enough once none has room left. */
 static int
 pstore_snap_row(void *arg, const struct store_item *row)
 {
 	struct pstore		*ps = arg;
-	struct storemsg_item	 it;
-	int			 i, warned = 0;
+	int			 i, room = 0;
 
-	it.id = row->id;
-	it.task = row->task;
-	it.tasklen = row->tasklen;
-	it.done = row->done ? 1 : 0;
 	for (i = 0; i < ps->workers->n; i++) {
 		if (ps->loading[i] != PSTORE_SNAP_RECEIVING ||
-		    !pstore_snap_live(ps, i))
+		    !pstore_snap_live(ps, i) || !pstore_snap_fits(ps, i, row))
 			continue;
-		if (storemsg_snap_add(&ps->snaps[i], &it) == -1) {
-			if (errno != EINVAL)
-				fatal("%s", __func__);
-			if (!warned++)
-				log_warnx("todo %lld: unusable task in the "
-				    "database, skipped", (long long)row->id);
+		room = 1;
+		if (pstore_item_add(&ps->snaps[i], row) == -1)
 			continue;
-		}
 		if (storemsg_snap_size(&ps->snaps[i]) >= PSTORE_SNAPSHOT_CHUNK)
 			pstore_snap_chunk(ps, i);
 	}
-	return 0;
+	return room ? 0 : 1;
 }
 
 /*
@@ -523,7 +591,8 @@ pstore_snap_ready(struct pstore *ps, int ok)
 		ps->loading[i] = PSTORE_SNAP_NONE;
 		if (!pstore_snap_live(ps, i))
 			continue;
-		if ((wb = storemsg_encode_snapshot_end(ps->seq, 1)) == NULL)
+		if ((wb = storemsg_encode_snapshot_end(ps->seq,
+		    !ps->loadcut[i])) == NULL)
 			fatal("%s", __func__);
 		if (ipc_send(&ps->workers->procs[i].ipc, wb, -1) == -1)
 			log_warn("worker %d: snapshot", i + 1);
@@ -548,6 +617,8 @@ pstore_snap_start(int fd, short ev, void *arg)
 		}
 		ps->loading[i] = PSTORE_SNAP_RECEIVING;
 		ps->loadsent[i] = 0;
+		ps->loadcost[i] = 0;
+		ps->loadcut[i] = 0;
 		storemsg_snap_init(&ps->snaps[i], ps->seq);
 		n++;
 	}
@@ -658,11 +729,184 @@ pstore_sync_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
 	pstore_sync_start(ps);
 }
 
+/* The bounds of one worker's reads, started afresh for a new process. */
+static struct pstore_reader *
+pstore_reader(struct pstore *ps, struct proc *w)
+{
+	struct pstore_reader	*rd;
+
+	if (w->id < 1 || w->id > PROC_MAX)
+		fatalx("%s: worker %d", __func__, w->id);
+	rd = &ps->readers[w->id - 1];
+	if (rd->pid != w->pid) {
+		memset(rd, 0, sizeof(*rd));
+		rd->pid = w->pid;
+		rd->tokens = PSTORE_READ_BURST;
+		clock_gettime(CLOCK_MONOTONIC, &rd->last);
+	}
+	return rd;
+}
+
+/* A token bucket: PSTORE_READ_RATE a second, PSTORE_READ_BURST at once. */
+static int
+pstore_reader_take(struct pstore_reader *rd)
+{
+	struct timespec	 now;
+	double		 dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (now.tv_sec - rd->last.tv_sec) +
+	    (now.tv_nsec - rd->last.tv_nsec) / 1e9;
+	rd->last = now;
+	rd->tokens += dt * PSTORE_READ_RATE;
+	if (rd->tokens > PSTORE_READ_BURST)
+		rd->tokens = PSTORE_READ_BURST;
+	if (rd->tokens < 1)
+		return 0;
+	rd->tokens -= 1;
+	return 1;
+}
+
+static void
+pstore_read_free(struct pstore_read *r)
+{
+	storemsg_snap_clear(&r->msg);
+	free(r);
+}
+
+/* The answer goes on the worker's bounded queue: see STOREMSG_READS_MAX. */
+static void
+pstore_read_answer(struct pstore *ps, struct pstore_read *r, uint8_t flags)
+{
+	struct ipc_wbuf	*wb;
+
+	if (r->w != NULL && r->w->pid == r->pid && proc_alive(r->w)) {
+		pstore_reader(ps, r->w)->outstanding--;
+		if (flags & STOREMSG_ITEMS_FAILED)
+			storemsg_snap_clear(&r->msg);
+		if ((wb = storemsg_items_take(&r->msg, flags)) == NULL)
+			fatal("%s", __func__);
+		proc_send(r->w, wb, -1);
+		proc_flush(r->w);
+	}
+	pstore_read_free(r);
+}
+
+/*
+ * A read from a worker: bounded by storemsg (fields, batch, page), by the
+ * number it has unanswered and by its rate.
+ */
+void
+pstore_read_request(struct pstore *ps, struct proc *w, struct ipc_msg *msg)
+{
+	struct pstore_reader	*rd = pstore_reader(ps, w);
+	struct pstore_read	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("%s", __func__);
+	if (storemsg_decode_read(msg, &r->q) == -1) {
+		free(r);
+		proc_kill(w, "malformed store read");
+		return;
+	}
+	if (rd->outstanding >= STOREMSG_READS_MAX) {
+		free(r);
+		proc_kill(w, "more than %d store reads unanswered",
+		    STOREMSG_READS_MAX);
+		return;
+	}
+	rd->outstanding++;
+	r->ps = ps;
+	r->w = w;
+	r->pid = w->pid;
+	r->reqid = msg->hdr.peerid;
+	storemsg_items_init(&r->msg, r->reqid, ps->seq);
+	if (!pstore_reader_take(rd)) {
+		if (rd->refused++ == 0)
+			log_warnx("worker %d: more than %d store reads a "
+			    "second: refused (503)", w->id, PSTORE_READ_RATE);
+		pstore_read_answer(ps, r, STOREMSG_ITEMS_FAILED);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&ps->reads, r, entry);
+	if (ps->reading == NULL)
+		event_active(&ps->read_ev, EV_TIMEOUT, 1);
+}
+
+static int
+pstore_read_item(void *arg, const struct store_item *row)
+{
+	struct pstore_read	*r = arg;
+
+	pstore_item_add(&r->msg, row);
+	r->rows++;
+	if (r->q.type == IMSG_STORE_PAGE &&
+	    storemsg_snap_size(&r->msg) >= PSTORE_PAGE_BYTES) {
+		r->cut = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+pstore_read_done(void *arg, int result)
+{
+	struct pstore_read	*r = arg;
+	struct pstore		*ps = r->ps;
+	uint8_t			 flags = 0;
+
+	if (result == -1)
+		flags = STOREMSG_ITEMS_FAILED;
+	else if (r->q.type == IMSG_STORE_PAGE && !r->cut &&
+	    r->rows < r->q.limit)
+		flags = STOREMSG_ITEMS_LAST;
+	ps->reading = NULL;
+	pstore_read_answer(ps, r, flags);
+	if (!TAILQ_EMPTY(&ps->reads))
+		event_active(&ps->read_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * The next reads, one at a time with the back end (SQLite answers at
+ * once, PostgreSQL later).  The answer carries the sequence the store was
+ * at when the read was sent: every change up to it is in the answer.
+ */
+static void
+pstore_read_next(int fd, short ev, void *arg)
+{
+	struct pstore		*ps = arg;
+	struct pstore_read	*r;
+	struct store_read	 q;
+	int			 n = 0;
+
+	while (ps->reading == NULL && (r = TAILQ_FIRST(&ps->reads)) != NULL) {
+		if (n++ == PSTORE_READS_TURN) {
+			event_active(&ps->read_ev, EV_TIMEOUT, 1);
+			return;
+		}
+		TAILQ_REMOVE(&ps->reads, r, entry);
+		if (r->w == NULL) {
+			pstore_read_free(r);
+			continue;
+		}
+		memset(&q, 0, sizeof(q));
+		q.ids = r->q.ids;
+		q.nids = r->q.type == IMSG_STORE_READ ? (int)r->q.nids : 0;
+		q.after = r->q.after;
+		q.limit = (int)r->q.limit;
+		r->msg.seq = ps->seq;
+		ps->reading = r;
+		ps->be.ops->read(ps->be.be, &q, pstore_read_item,
+		    pstore_read_done, r);
+	}
+}
+
 void
 pstore_child_gone(struct pstore *ps, struct proc *w)
 {
 	struct pstore_op	*op;
 	struct pstore_sync	*sy;
+	struct pstore_read	*r;
 
 	TAILQ_FOREACH(op, &ps->ops, entry)
 		if (op->w == w)
@@ -676,4 +920,9 @@ pstore_child_gone(struct pstore *ps, struct proc *w)
 	TAILQ_FOREACH(sy, &ps->sync_cur, entry)
 		if (sy->w == w)
 			sy->w = NULL;
+	TAILQ_FOREACH(r, &ps->reads, entry)
+		if (r->w == w)
+			r->w = NULL;
+	if (ps->reading != NULL && ps->reading->w == w)
+		ps->reading->w = NULL;
 }

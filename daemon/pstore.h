@@ -1,7 +1,8 @@
 /*
  * The parent's side of the TODO store: the workers' write requests,
- * committed in groups, the changes broadcast to every worker's cache, and
- * the snapshot a new worker starts from.
+ * committed in groups, the changes broadcast to every worker's cache, the
+ * snapshot a new worker starts from (what fits its cache), and the reads
+ * of workers whose cache does not hold every item.
  */
 #ifndef TODOD_PSTORE_H
 #define TODOD_PSTORE_H
@@ -28,6 +29,17 @@ struct pstore_op;
 TAILQ_HEAD(pstore_ops, pstore_op);
 struct pstore_sync;
 TAILQ_HEAD(pstore_syncs, pstore_sync);
+struct pstore_read;
+TAILQ_HEAD(pstore_reads, pstore_read);
+
+/* What one worker has asked to read: its bounds. */
+struct pstore_reader {
+	pid_t			 pid;
+	int			 outstanding;
+	double			 tokens;
+	struct timespec		 last;
+	uint64_t		 refused;
+};
 
 struct pstore {
 	struct store_backend	 be;		/* opened by the caller */
@@ -56,11 +68,20 @@ struct pstore {
 	pid_t			 loadpid[PROC_MAX];
 	size_t			 loadsent[PROC_MAX];	/* chunks sent */
 	struct storemsg_snap	 snaps[PROC_MAX];
+	size_t			 loadcost[PROC_MAX];	/* of what was sent */
+	uint8_t			 loadcut[PROC_MAX];	/* not every item */
+	size_t			 cache_size;	/* the workers' (snapshot) */
+	/* reads past the workers' caches, one at a time with the back end */
+	struct pstore_reads	 reads;
+	struct pstore_read	*reading;
+	struct event		 read_ev;
+	struct pstore_reader	 readers[PROC_MAX];
 };
 
 void	pstore_init(struct pstore *, struct event_base *, struct proc_group *,
 	    struct metrics *);
 void	pstore_request(struct pstore *, struct proc *, struct ipc_msg *);
+void	pstore_read_request(struct pstore *, struct proc *, struct ipc_msg *);
 void	pstore_worker_start(struct pstore *, struct proc *);
 void	pstore_child_gone(struct pstore *, struct proc *);
 void	pstore_sync_request(struct pstore *, struct proc *, struct ipc_msg *);

@@ -45,7 +45,7 @@ static const char *store_schema =
 	" updated_at INTEGER NOT NULL);";
 
 enum {
-	ST_INSERT, ST_UPDATE, ST_DELETE, ST_ALL, ST_COUNT,
+	ST_INSERT, ST_UPDATE, ST_DELETE, ST_ALL, ST_COUNT, ST_BYIDS, ST_PAGE,
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_MAX
 };
 
@@ -65,6 +65,11 @@ static const char *store_sql[ST_MAX] = {
 	[ST_DELETE] = "DELETE FROM todo WHERE id = ?1 RETURNING id, task, done",
 	[ST_ALL] = "SELECT id, task, done FROM todo ORDER BY id",
 	[ST_COUNT] = "SELECT count(*) FROM todo",
+	/* ?1 a JSON array of ids: a batch of misses is one query */
+	[ST_BYIDS] = "SELECT id, task, done FROM todo"
+	    " WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+	[ST_PAGE] = "SELECT id, task, done FROM todo WHERE id > ?1"
+	    " ORDER BY id LIMIT ?2",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -589,15 +594,13 @@ store_delete(struct store *s, int64_t id, const char *cn,
 	return r;
 }
 
-/* Every item in id order; stops when fn returns non-zero. */
-int
-store_foreach(struct store *s, store_iter_fn fn, void *arg)
+/* The rows of a SELECT id, task, done; stops when fn returns non-zero. */
+static int
+store_rows(struct store *s, sqlite3_stmt *st, store_iter_fn fn, void *arg)
 {
-	sqlite3_stmt		*st = s->st[ST_ALL];
 	struct store_item	 item;
 	int			 rc, r = 0;
 
-	store_finish(s);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		item.id = sqlite3_column_int64(st, 0);
 		item.task = (const char *)sqlite3_column_text(st, 1);
@@ -609,11 +612,54 @@ store_foreach(struct store *s, store_iter_fn fn, void *arg)
 			break;
 	}
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
 		return -1;
 	}
 	return r;
+}
+
+/* Every item in id order; stops when fn returns non-zero. */
+int
+store_foreach(struct store *s, store_iter_fn fn, void *arg)
+{
+	store_finish(s);
+	return store_rows(s, s->st[ST_ALL], fn, arg);
+}
+
+/* The items among ids, in id order (those that do not exist are absent). */
+int
+store_read_ids(struct store *s, const int64_t *ids, int n, store_iter_fn fn,
+    void *arg)
+{
+	sqlite3_stmt	*st = s->st[ST_BYIDS];
+	char		 list[STORE_READ_IDS_MAX * 24 + 2];
+	size_t		 len = 0;
+	int		 i;
+
+	if (n < 1 || n > STORE_READ_IDS_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		len += snprintf(list + len, sizeof(list) - len, "%c%lld",
+		    i == 0 ? '[' : ',', (long long)ids[i]);
+	strlcat(list, "]", sizeof(list));
+	store_finish(s);
+	sqlite3_bind_text(st, 1, list, -1, SQLITE_STATIC);
+	return store_rows(s, st, fn, arg);
+}
+
+/* At most limit items whose id is greater than after, in id order. */
+int
+store_read_page(struct store *s, int64_t after, int limit, store_iter_fn fn,
+    void *arg)
+{
+	sqlite3_stmt	*st = s->st[ST_PAGE];
+
+	store_finish(s);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	return store_rows(s, st, fn, arg);
 }
 
 int64_t

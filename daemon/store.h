@@ -23,6 +23,9 @@ struct store_item {
 
 typedef int	(*store_iter_fn)(void *, const struct store_item *);
 
+/* The most ids one read by id may ask for. */
+#define STORE_READ_IDS_MAX	256
+
 struct store	*store_open(const char *, char *, size_t);
 void		 store_close(struct store *);
 int		 store_begin(struct store *);
@@ -35,6 +38,10 @@ int		 store_update(struct store *, int64_t, const char *,
 int		 store_delete(struct store *, int64_t, const char *,
 		    struct store_item *);
 int		 store_foreach(struct store *, store_iter_fn, void *);
+int		 store_read_ids(struct store *, const int64_t *, int,
+		    store_iter_fn, void *);
+int		 store_read_page(struct store *, int64_t, int, store_iter_fn,
+		    void *);
 int64_t		 store_count(struct store *);
 const char	*store_error(struct store *);
 int		 store_unavailable(struct store *);

@@ -155,6 +155,7 @@ test_defaults(void)
 	TAP_OK(c->max_connections == 1024, "max connections default 1024");
 	TAP_OK(c->max_signatures == 10000, "max signatures default 10000");
 	TAP_OK(c->expiry_warn_days == 30, "expiry warning default 30");
+	TAP_OK(c->cache_size == 64 << 20, "cache size default 64M");
 	TAP_OK(strcmp(c->tls.protocols, "tlsv1.2,tlsv1.3") == 0 &&
 	    c->tls.protocols_mask == TLS_PROTOCOLS_DEFAULT,
 	    "protocols default tlsv1.2,tlsv1.3");
@@ -201,6 +202,7 @@ test_full(void)
 	    "max connections 100000\n"
 	    "max signatures 250\n"
 	    "expiry warning 0\n"
+	    "cache size 512K\n"
 	    "tls {\n"
 	    "\tcertificate \"/etc/todod/server.crt\"\n"
 	    "\tkey \"keys/server.key\"\n"
@@ -227,6 +229,7 @@ test_full(void)
 	TAP_OK(c->max_connections == 100000, "max connections");
 	TAP_OK(c->max_signatures == 250, "max signatures");
 	TAP_OK(c->expiry_warn_days == 0, "expiry warning 0");
+	TAP_OK(c->cache_size == 512 * 1024, "cache size 512K");
 	TAP_OK(strcmp(c->tls.cert, "/etc/todod/server.crt") == 0,
 	    "absolute certificate kept");
 	snprintf(want, sizeof(want), "%s/keys/server.key", dir);
@@ -537,6 +540,12 @@ test_errors(void)
 		    ":7: max signatures 0: out of range (1-1000000)" },
 		{ "expiry warning 3651\n",
 		    ":7: expiry warning 3651: out of range (0-3650)" },
+		{ "cache size lots\n", ":7: cache size lots: not a size "
+		    "(a number of bytes, or with K, M or G)" },
+		{ "cache size 2T\n",
+		    ":7: cache size 2T: out of range (0-1024G)" },
+		{ "cache size 1M\ncache size 2M\n",
+		    ":8: cache size already set on line 7" },
 		{ "prefork 2\nprefork 3\n",
 		    ":8: prefork already set on line 7" },
 		{ "user \"\"\n", ":7: user: empty value" },
