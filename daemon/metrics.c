@@ -98,6 +98,8 @@ metrics_retire(struct metrics *m, struct proc *w)
 		return;
 	metrics_add(&m->retired, c);
 	m->retired.conns_open -= c->conns_open;
+	m->retired.cache_items -= c->cache_items;
+	m->retired.cache_bytes -= c->cache_bytes;
 	shm_unmap(c, sizeof(*c));
 	m->ctr[w->id - 1] = NULL;
 }
@@ -278,6 +280,28 @@ metrics_render_staple(const struct metrics *m, struct buf *b, time_t now)
 }
 
 static void
+metrics_cache(struct buf *b, const struct shm_counters *s)
+{
+	metrics_one(b, "todod_cache_hits_total", "counter",
+	    "GET /todo/ID answered from a worker's cache.", s->cache_hits);
+	metrics_one(b, "todod_cache_misses_total", "counter",
+	    "GET /todo/ID that read the store: the item was not cached.",
+	    s->cache_misses);
+	metrics_one(b, "todod_cache_evictions_total", "counter",
+	    "Items dropped from a worker's cache to stay within cache size.",
+	    s->cache_evicted);
+	metrics_one(b, "todod_cache_items", "gauge",
+	    "Items in the workers' caches (summed over workers).",
+	    s->cache_items);
+	metrics_one(b, "todod_cache_bytes", "gauge",
+	    "Memory the workers' caches take (summed over workers).",
+	    s->cache_bytes);
+	metrics_one(b, "todod_store_pages_total", "counter",
+	    "Pages of GET /todo read from the store (the cache did not hold "
+	    "every item).", s->store_pages);
+}
+
+static void
 metrics_render(struct metrics *m, struct buf *b)
 {
 	static const int	 codes[MET_NSTATUS] = MET_STATUSES;
@@ -342,6 +366,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	    m->store->ops->unavailable(m->store->be));
 	metrics_one(b, "todod_todos", "gauge", "TODO items stored.",
 	    m->state->todo_count);
+	metrics_cache(b, &s);
 	metrics_one(b, "todod_workers", "gauge", "Workers running.", nw);
 	metrics_head(b, "todod_child_restarts_total", "counter",
 	    "Children restarted after they died, by role.");

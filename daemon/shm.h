@@ -66,6 +66,12 @@ struct shm_counters {
 	uint64_t	bytes_out;
 	uint64_t	revchecks[MET_REV_NSOURCE][MET_REV_NRESULT];
 	uint64_t	conns_cut;	/* revoked while open */
+	uint64_t	cache_hits;	/* GET /todo/ID from the cache */
+	uint64_t	cache_misses;	/* GET /todo/ID read from the store */
+	uint64_t	cache_evicted;	/* items dropped for the budget */
+	uint64_t	cache_items;	/* gauge */
+	uint64_t	cache_bytes;	/* gauge: the memory they take */
+	uint64_t	store_pages;	/* pages of a streamed GET /todo */
 };
 
 int	 shm_create(const char *, size_t, void **);
