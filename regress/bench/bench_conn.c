@@ -124,6 +124,15 @@ slot_set_request(struct bench_slot *s)
 	char			 body[128];
 	int			 blen, n;
 
+	if (o->mode == MODE_GET && o->items > 0) {
+		/* GET PATH<random id in 1..items>: the cache's misses */
+		n = snprintf(s->post, sizeof(s->post), "GET %s%llu HTTP/1.1\r\n"
+		    "Host: %s\r\n\r\n", o->path, (unsigned long long)
+		    (random() % o->items) + 1, sh->hosthdr);
+		s->req = s->post;
+		s->req_len = n < 0 || (size_t)n >= sizeof(s->post) ? 0 : n;
+		return;
+	}
 	if (o->mode != MODE_POST && o->mode != MODE_FILL) {
 		s->req = sh->get_req;
 		s->req_len = sh->get_len;

@@ -5,6 +5,8 @@
  *     [-m full|resume|get|post|idle|fill|lat] [-t conns] [-d secs]
  *     [-w warmup] [-T 1.2|1.3] [-P path] [-j threads] [-i items]
  *
+ * -m get with -i N: each request is GET of the path followed by a random
+ * id in 1..N (-P /todo/), the pattern of a cache that does not hold all.
  * Requests completed in the -d window after the -w warm-up are counted
  * (fill and idle have no warm-up); errors are counted over the whole run
  * and the first of each kind goes to stderr.  With -q stdout gets one
