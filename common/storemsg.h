@@ -10,6 +10,8 @@
  * decoders would refuse, so a worker never sends a request its parent
  * must treat as hostile.  Decoders return 0, or -1 with errno EBADMSG;
  * their strings point into the message and live as long as it does.
+ * The item decoders (SNAPSHOT, ITEMS) set the sequence before they give
+ * the first item to their callback.
  *
  * Wire form (ipc_add_* order):
  *	item		i64 id, str task, u8 done

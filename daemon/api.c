@@ -20,7 +20,9 @@
  * Checks run in the order todod(8) fixes: routing (404, 405),
  * authorization (403), the body (411, 413, 415, 400), the item (404).
  * Reads are answered from the worker's cache once it has caught up with
- * the store; writes go to the parent, which answers after the commit.
+ * the store; when the cache does not hold every item (`cache size`), a
+ * miss is read from the store and the list streamed from it, through the
+ * parent.  Writes go to the parent, which answers after the commit.
  * Every function that answers fills in the response once and returns
  * API_RESPOND: there is no other way out with an answer.
  */
@@ -164,6 +166,7 @@ api_cache_current(const struct api_env *env, const struct api_req *ar,
 	return 0;
 }
 
+/* The list: from the cache when it holds every item, else the store's. */
 static enum api_verdict
 api_get_list(const struct api_env *env, const struct api_req *ar,
     struct api_resp *r)
@@ -175,8 +178,9 @@ api_get_list(const struct api_env *env, const struct api_req *ar,
 
 	size = strlen(ar->peer->cnjson) + strlen(",\"todos\":[]}") +
 	    cache_list_size(cache, 0);
-	if (size > API_RENDER_MAX) {
+	if (size > API_RENDER_MAX || !cache->complete) {
 		r->stream = ar->http->version == 11 ? 1 : 2;
+		r->from_store = !cache->complete;
 		return api_respond(r, 200, NULL);
 	}
 	if (buf_reserve(b, size) == -1)
@@ -194,18 +198,30 @@ api_get_list(const struct api_env *env, const struct api_req *ar,
 }
 
 static enum api_verdict
+api_item(const struct api_req *ar, const char *json, size_t len,
+    struct api_resp *r)
+{
+	buf_add_str(&r->body, ar->peer->cnjson);
+	buf_add_str(&r->body, ",\"todo\":");
+	buf_add(&r->body, json, len);
+	buf_add(&r->body, "}", 1);
+	return api_respond(r, 200, NULL);
+}
+
+/* A miss is a 404 only when the cache holds every item. */
+static enum api_verdict
 api_get_item(const struct api_env *env, const struct api_req *ar,
     struct api_resp *r)
 {
 	struct cache_item	*it;
 
-	if ((it = cache_get(env->cache, ar->id)) == NULL)
-		return api_error(r, 404, NULL, "no such TODO item");
-	buf_add_str(&r->body, ar->peer->cnjson);
-	buf_add_str(&r->body, ",\"todo\":");
-	buf_add(&r->body, it->json, it->len);
-	buf_add(&r->body, "}", 1);
-	return api_respond(r, 200, NULL);
+	if ((it = cache_get(env->cache, ar->id)) != NULL) {
+		r->cache_hit = 1;
+		return api_item(ar, it->json, it->len, r);
+	}
+	if (!env->cache->complete)
+		return API_FETCH;
+	return api_error(r, 404, NULL, "no such TODO item");
 }
 
 static enum api_verdict
@@ -464,6 +480,22 @@ api_sync_reply(struct api_req *ar, struct ipc_msg *msg, struct api_resp *r)
 	}
 	ar->synced = 1;
 	return 1;
+}
+
+/*
+ * The store's answer to an API_FETCH: the item's JSON, NULL when the store
+ * has no such item, or failed when the store could not say.
+ */
+void
+api_fetch_reply(const struct api_req *ar, const char *json, size_t len,
+    int failed, struct api_resp *r)
+{
+	if (failed)
+		api_error(r, 503, NULL, "store unavailable");
+	else if (json == NULL)
+		api_error(r, 404, NULL, "no such TODO item");
+	else
+		api_item(ar, json, len, r);
 }
 
 void

@@ -46,8 +46,10 @@ enum api_verdict {
 	API_WAIT_CACHE,	/* call api_request again once the cache has seq */
 	API_STORE,	/* send store to the parent; api_store_reply answers */
 	API_METRICS,	/* ask the parent for metrics; api_metrics_reply */
-	API_SYNC	/* ask the parent to catch up with the other nodes;
+	API_SYNC,	/* ask the parent to catch up with the other nodes;
 			   api_sync_reply, then api_request again */
+	API_FETCH	/* read item id from the store (the cache does not
+			   hold every item); api_fetch_reply answers */
 };
 
 struct api_resp {
@@ -55,8 +57,11 @@ struct api_resp {
 	const char	*ctype;		/* NULL: application/json */
 	char		 extra[1024];	/* further header lines, or "" */
 	struct buf	 body;
-	int		 stream;	/* the list, from the cache: 1 chunked,
+	int		 stream;	/* the list, streamed: 1 chunked,
 					   2 until the close (HTTP/1.0) */
+	int		 from_store;	/* stream: page by page from the store,
+					   the cache does not hold every item */
+	int		 cache_hit;	/* GET /todo/ID from the cache */
 	uint64_t	 seq;		/* API_WAIT_CACHE: the sequence */
 	struct ipc_wbuf	*store;		/* API_STORE: the message to send */
 };
@@ -73,5 +78,7 @@ void	api_store_reply(const struct api_req *, struct ipc_msg *,
 	    struct api_resp *);
 void	api_metrics_reply(struct ipc_msg *, struct api_resp *);
 int	api_sync_reply(struct api_req *, struct ipc_msg *, struct api_resp *);
+void	api_fetch_reply(const struct api_req *, const char *, size_t, int,
+	    struct api_resp *);
 
 #endif

@@ -24,11 +24,13 @@
 #include "hslimit.h"
 #include "http.h"
 #include "ipc.h"
+#include "json.h"
 #include "log.h"
 #include "peer.h"
 #include "proto.h"
 #include "reqstate.h"
 #include "server.h"
+#include "storemsg.h"
 #include "tlsconf.h"
 #include "tlshook.h"
 #include "wconf.h"
@@ -46,12 +48,16 @@ enum conn_wait {
 	WAIT_NONE,
 	WAIT_STORE,
 	WAIT_CACHE,
-	WAIT_METRICS
+	WAIT_METRICS,
+	WAIT_FETCH,		/* a miss, read from the store */
+	WAIT_PAGE		/* a streamed list, its next page */
 };
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	RB_ENTRY(conn)		 pending;	/* by reqid while WAIT_STORE */
+	TAILQ_ENTRY(conn)	 rentry;	/* WAIT_FETCH, WAIT_PAGE */
+	struct conns		*readq;		/* the list rentry is on */
 	struct server		*srv;
 	int			 fd;
 	struct tls		*tls;
@@ -89,6 +95,21 @@ struct conn {
 	size_t			 bodysize;	/* for the log */
 	int64_t			 cursor;	/* streaming GET /todo: last id */
 	int			 streaming;	/* 1: chunked, 2: until close */
+	int			 fromstore;	/* streaming from store pages */
+	int			 pagelast;	/* the store's last page is in */
+	struct buf		 page;		/* its items, rendered */
+};
+
+/*
+ * A read asked of the parent: a batch of misses (every connection waiting
+ * for one of its ids) or a page of one streamed list.  At most
+ * STOREMSG_READS_MAX are unanswered, the parent's bound; the rest wait on
+ * readq and go as answers come back.
+ */
+struct server_read {
+	uint32_t		 reqid;		/* 0: free */
+	int			 page;
+	struct conns		 conns;
 };
 
 static void	conn_io(int, short, void *);
@@ -116,6 +137,8 @@ static void	server_respond(struct conn *, const struct api_resp *);
 static void	server_respond_error(struct conn *, int, const char *,
 		    const char *);
 static void	server_stream_todos(struct conn *);
+static void	server_read_ask(int, short, void *);
+static void	server_cache_stats(struct server *);
 
 static int
 server_conn_cmp(struct conn *a, struct conn *b)
@@ -130,12 +153,21 @@ void
 server_init(struct server *srv, struct event_base *base, struct cache *cache,
     const struct server_port *port)
 {
+	int	 i;
+
 	memset(srv, 0, sizeof(*srv));
 	srv->base = base;
 	srv->cache = cache;
 	srv->port = *port;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->cachewait);
+	TAILQ_INIT(&srv->readq);
+	if ((srv->reads = calloc(STOREMSG_READS_MAX,
+	    sizeof(*srv->reads))) == NULL)
+		fatal("%s", __func__);
+	for (i = 0; i < STOREMSG_READS_MAX; i++)
+		TAILQ_INIT(&srv->reads[i].conns);
+	event_assign(&srv->read_ev, base, -1, 0, server_read_ask, srv);
 	hslimit_init(&srv->hs);
 	RB_INIT(&srv->waiting);
 	srv->ctr = &srv->ctr_local;
@@ -633,7 +665,9 @@ conn_idle(struct conn *c)
 	c->bodysize = 0;
 	c->ctype = NULL;
 	c->streaming = 0;
+	c->fromstore = 0;
 	c->wait = WAIT_NONE;
+	buf_free(&c->page);
 	if (c->in.len == 0 && c->in.size > SERVER_OUT_KEEP)
 		buf_free(&c->in);
 	conn_set_deadline(c, c->srv->conf->main.timeout_idle);
@@ -917,6 +951,118 @@ conn_wait_parent(struct conn *c, struct api_resp *r, enum api_verdict v)
 	RB_INSERT(conn_pending, &srv->waiting, c);
 }
 
+/* A miss or a page: asked of the parent with others, this turn. */
+static void
+conn_wait_read(struct conn *c, enum conn_wait why)
+{
+	struct server	*srv = c->srv;
+
+	c->wait = why;
+	c->readq = &srv->readq;
+	TAILQ_INSERT_TAIL(&srv->readq, c, rentry);
+	event_active(&srv->read_ev, EV_TIMEOUT, 1);
+}
+
+static struct server_read *
+server_read_free(struct server *srv)
+{
+	int	 i;
+
+	for (i = 0; i < STOREMSG_READS_MAX; i++)
+		if (srv->reads[i].reqid == 0)
+			return &srv->reads[i];
+	return NULL;
+}
+
+static void
+server_read_move(struct conn *c, struct server_read *rd)
+{
+	TAILQ_REMOVE(c->readq, c, rentry);
+	c->readq = &rd->conns;
+	TAILQ_INSERT_TAIL(&rd->conns, c, rentry);
+}
+
+/* The misses waiting now, up to a batch, one id once. */
+static void
+server_read_batch(struct server *srv, struct server_read *rd,
+    struct storemsg_read *q)
+{
+	struct conn	*c, *next;
+	uint32_t	 i;
+
+	q->type = IMSG_STORE_READ;
+	TAILQ_FOREACH_SAFE(c, &srv->readq, rentry, next) {
+		if (c->wait != WAIT_FETCH)
+			continue;
+		for (i = 0; i < q->nids && q->ids[i] != c->ar.id; i++)
+			;
+		if (i == q->nids) {
+			if (q->nids == STOREMSG_READ_IDS)
+				continue;
+			q->ids[q->nids++] = c->ar.id;
+		}
+		server_read_move(c, rd);
+	}
+}
+
+/* The answer will not come: each waiting connection hears so. */
+static void
+server_read_fail(struct server_read *rd)
+{
+	struct conn	*c;
+	struct api_resp	 r;
+
+	rd->reqid = 0;
+	while ((c = TAILQ_FIRST(&rd->conns)) != NULL) {
+		TAILQ_REMOVE(&rd->conns, c, rentry);
+		c->readq = NULL;
+		if (c->wait == WAIT_PAGE) {
+			log_warnx("peer=%s GET /todo cut short: the store "
+			    "did not answer", c->peer_addr);
+			conn_free(c);
+			continue;
+		}
+		c->wait = WAIT_NONE;
+		api_resp_init(&r);
+		api_fetch_reply(&c->ar, NULL, 0, 1, &r);
+		server_respond(c, &r);
+		api_resp_free(&r);
+	}
+}
+
+/*
+ * Ask the parent for what waits on readq, a page of a list (one
+ * connection) or a batch of misses (many) at a time, while fewer than
+ * STOREMSG_READS_MAX are unanswered.
+ */
+static void
+server_read_ask(int fd, short ev, void *arg)
+{
+	struct server		*srv = arg;
+	struct server_read	*rd;
+	struct storemsg_read	 q;
+	struct ipc_wbuf		*wb;
+	struct conn		*c;
+
+	while ((c = TAILQ_FIRST(&srv->readq)) != NULL &&
+	    (rd = server_read_free(srv)) != NULL) {
+		memset(&q, 0, sizeof(q));
+		if ((rd->page = c->wait == WAIT_PAGE)) {
+			q.type = IMSG_STORE_PAGE;
+			q.after = c->cursor > 0 ? c->cursor : 0;
+			q.limit = STOREMSG_PAGE_MAX;
+			server_read_move(c, rd);
+			srv->ctr->store_pages++;
+		} else
+			server_read_batch(srv, rd, &q);
+		if ((rd->reqid = ++srv->nextreq) == 0)
+			rd->reqid = ++srv->nextreq;
+		if ((wb = storemsg_encode_read(rd->reqid, &q)) == NULL ||
+		    srv->port.store(srv->port.arg, wb) == -1)
+			server_read_fail(rd);
+	}
+}
+
 /* The whole request is in: what the API says, done once. */
 static void
 conn_api(struct conn *c)
@@ -941,11 +1087,156 @@ conn_api(struct conn *c)
 	case API_SYNC:
 		conn_wait_parent(c, &r, v);
 		break;
+	case API_FETCH:
+		srv->ctr->cache_misses++;
+		conn_wait_read(c, WAIT_FETCH);
+		break;
 	default:
+		if (r.cache_hit)
+			srv->ctr->cache_hits++;
 		server_respond(c, &r);
 		break;
 	}
 	api_resp_free(&r);
+}
+
+/* The items of a batch of misses, rendered once for every waiting GET. */
+struct server_found {
+	struct server	*srv;
+	const uint64_t	*seq;		/* the store's when it was read */
+	int		 n;
+	int64_t		 id[STOREMSG_READ_IDS];
+	struct buf	 json[STOREMSG_READ_IDS];
+};
+
+static int
+server_found_item(void *arg, const struct storemsg_item *it)
+{
+	struct server_found	*f = arg;
+
+	if (f->n == STOREMSG_READ_IDS)
+		return 0;	/* not asked: the parent keeps to the batch */
+	buf_init(&f->json[f->n], 0);
+	if (json_add_todo(&f->json[f->n], it->id, it->task, it->tasklen,
+	    it->done) == -1)
+		fatal("%s", __func__);
+	f->id[f->n++] = it->id;
+	if (f->srv->cache->ready && *f->seq == f->srv->cache->seq &&
+	    cache_put(f->srv->cache, it->id, it->task,
+	    it->tasklen, it->done) == -1)
+		fatal("cache");
+	return 0;
+}
+
+/*
+ * The answer to a batch of misses.  The items go into the cache too when
+ * no change came since the parent read them (its sequence then is ours):
+ * otherwise a change may be newer than what was read.
+ */
+static void
+server_read_found(struct server *srv, struct server_read *rd,
+    struct ipc_msg *msg)
+{
+	struct server_found	 f;
+	struct conn		*c;
+	struct api_resp		 r;
+	uint64_t		 seq;
+	uint8_t			 flags;
+	int			 i;
+
+	memset(&f, 0, sizeof(f));
+	f.srv = srv;
+	f.seq = &seq;
+	if (storemsg_decode_items(msg, &seq, &flags, server_found_item,
+	    &f) == -1)
+		fatalx("malformed store items from parent");
+	rd->reqid = 0;
+	while ((c = TAILQ_FIRST(&rd->conns)) != NULL) {
+		TAILQ_REMOVE(&rd->conns, c, rentry);
+		c->readq = NULL;
+		c->wait = WAIT_NONE;
+		for (i = 0; i < f.n && f.id[i] != c->ar.id; i++)
+			;
+		api_resp_init(&r);
+		api_fetch_reply(&c->ar, i < f.n ? (char *)f.json[i].data :
+		    NULL, i < f.n ? f.json[i].len : 0,
+		    (flags & STOREMSG_ITEMS_FAILED) != 0, &r);
+		server_respond(c, &r);
+		api_resp_free(&r);
+	}
+	for (i = 0; i < f.n; i++)
+		buf_free(&f.json[i]);
+}
+
+static int
+server_page_item(void *arg, const struct storemsg_item *it)
+{
+	struct conn	*c = arg;
+
+	if (c->cursor > 0)
+		buf_add(&c->page, ",", 1);
+	if (json_add_todo(&c->page, it->id, it->task, it->tasklen,
+	    it->done) == -1)
+		fatal("%s", __func__);
+	c->cursor = it->id;
+	return 0;
+}
+
+/*
+ * A page of a streamed list: its items are rendered, and the stream goes
+ * on.  An empty page that is not the last is taken as the last (every row
+ * of it unusable): the cursor could not move on.
+ */
+static void
+server_read_page(struct server *srv, struct server_read *rd,
+    struct ipc_msg *msg)
+{
+	struct conn	*c = TAILQ_FIRST(&rd->conns);
+	uint64_t	 seq;
+	uint8_t		 flags;
+	int64_t		 before;
+
+	rd->reqid = 0;
+	if (c == NULL)
+		return;		/* the connection is gone */
+	TAILQ_REMOVE(&rd->conns, c, rentry);
+	c->readq = NULL;
+	c->wait = WAIT_NONE;
+	before = c->cursor;
+	if (storemsg_decode_items(msg, &seq, &flags, server_page_item,
+	    c) == -1)
+		fatalx("malformed store page from parent");
+	if (flags & STOREMSG_ITEMS_FAILED) {
+		TAILQ_INSERT_TAIL(&rd->conns, c, rentry);
+		c->wait = WAIT_PAGE;
+		server_read_fail(rd);
+		return;
+	}
+	if ((flags & STOREMSG_ITEMS_LAST) || c->cursor == before)
+		c->pagelast = 1;
+	conn_write(c);
+}
+
+static void
+server_read_reply(struct server *srv, struct ipc_msg *msg)
+{
+	struct server_read	*rd = NULL;
+	int			 i;
+
+	for (i = 0; i < STOREMSG_READS_MAX; i++)
+		if (srv->reads[i].reqid == msg->hdr.peerid &&
+		    msg->hdr.peerid != 0)
+			rd = &srv->reads[i];
+	if (rd == NULL)
+		fatalx("store items for read %u, not asked",
+		    msg->hdr.peerid);
+	if (rd->page)
+		server_read_page(srv, rd, msg);
+	else
+		server_read_found(srv, rd, msg);
+	server_cache_stats(srv);
+	if (!TAILQ_EMPTY(&srv->readq))
+		event_active(&srv->read_ev, EV_TIMEOUT, 1);
 }
 
 /* The parent's answer to a store or metrics request resumes its GET. */
@@ -955,6 +1246,10 @@ server_reply(struct server *srv, struct ipc_msg *msg)
 	struct conn	 key, *c;
 	struct api_resp	 r;
 
+	if (msg->hdr.type == IMSG_STORE_ITEMS) {
+		server_read_reply(srv, msg);
+		return;
+	}
 	key.ar.reqid = msg->hdr.peerid;
 	if ((c = RB_FIND(conn_pending, &srv->waiting, &key)) == NULL)
 		return;		/* the connection is gone */
@@ -976,12 +1271,22 @@ server_reply(struct server *srv, struct ipc_msg *msg)
 	api_resp_free(&r);
 }
 
+/* The cache's figures, for the metrics. */
+static void
+server_cache_stats(struct server *srv)
+{
+	srv->ctr->cache_items = srv->cache->count;
+	srv->ctr->cache_bytes = srv->cache->cost;
+	srv->ctr->cache_evicted = srv->cache->evicted;
+}
+
 /* Resume the GETs that waited for the cache to catch up with the store. */
 void
 server_cache_wake(struct server *srv)
 {
 	struct conn	*c, *next;
 
+	server_cache_stats(srv);
 	if (!srv->cache->ready)
 		return;
 	TAILQ_FOREACH_SAFE(c, &srv->cachewait, entry, next) {
@@ -1134,6 +1439,8 @@ server_respond(struct conn *c, const struct api_resp *r)
 	}
 	c->ctype = r->ctype;
 	c->streaming = r->stream;
+	c->fromstore = r->from_store;
+	c->pagelast = 0;
 	c->cursor = -1;
 	c->bodysize = 0;
 	server_head(c, r->status, r->extra[0] ? r->extra : NULL,
@@ -1161,37 +1468,99 @@ server_respond_error(struct conn *c, int status, const char *extra,
 	api_resp_free(&r);
 }
 
+/* A chunk begins (chunked): its size is patched in by server_chunk_end. */
+static size_t
+server_chunk_begin(struct conn *c)
+{
+	size_t	 hdr = c->out.len;
+
+	/* leading zeros are fine in a chunk size */
+	if (c->streaming == 1)
+		buf_add(&c->out, "00000000\r\n", 10);
+	return hdr;
+}
+
+/* The chunk from hdr is done; an empty one is taken back (it would end
+ * the body), unless it is the last. */
+static void
+server_chunk_end(struct conn *c, size_t hdr, int last)
+{
+	size_t	 len = c->out.len - hdr - (c->streaming == 1 ? 10 : 0);
+	char	 hex[24];
+
+	c->bodysize += len;
+	if (c->streaming == 1 && len == 0)
+		c->out.len = hdr;
+	else if (c->streaming == 1) {
+		snprintf(hex, sizeof(hex), "%08zx", len);
+		memcpy(c->out.data + hdr, hex, 8);
+		buf_add(&c->out, "\r\n", 2);
+	}
+	if (!last)
+		return;
+	if (c->streaming == 1)
+		buf_add(&c->out, "0\r\n\r\n", 5);
+	c->streaming = 0;
+}
+
+/*
+ * The list from the store, page by page (the cache does not hold every
+ * item): what the last page brought goes out, and the next page is asked
+ * for at once, so that it comes while this one is written.  Every page is
+ * read after the request came: every write acknowledged before it is in.
+ */
+static void
+server_stream_store(struct conn *c, size_t hdr)
+{
+	int	 last = c->pagelast;
+
+	if (c->page.len > 0) {
+		buf_add(&c->out, c->page.data, c->page.len);
+		c->page.len = 0;
+	}
+	if (last)
+		buf_add(&c->out, "]}", 2);
+	server_chunk_end(c, hdr, last);
+	if (last)
+		buf_free(&c->page);
+	else if (c->wait != WAIT_PAGE)
+		conn_wait_read(c, WAIT_PAGE);
+}
+
 /*
  * GET /todo for a list too long to render at once: the body goes out in
  * chunks taken from the cache with a cursor (the id last sent), so memory
  * stays bounded and no item is copied twice.  An item changed while the
- * response streams shows its state at the time its chunk is made.
+ * response streams shows its state at the time its chunk is made.  When
+ * the cache stops holding every item (it had to drop some), the rest of
+ * the list comes from the store, after the same cursor.
  * streaming: 1 chunked (HTTP/1.1), 2 delimited by the close (HTTP/1.0).
  */
 static void
 server_stream_todos(struct conn *c)
 {
 	struct cache		*cache = c->srv->cache;
-	struct cache_item	*it;
-	size_t			 hdr = 0, before;
-	char			 hex[16];
-	int			 last = 0;
+	struct cache_item	*it = NULL;
+	size_t			 hdr, before;
 
 	if (c->streaming == 0)
 		return;
-	if (c->streaming == 1) {
-		/* leading zeros are fine in a chunk size: patched below */
-		hdr = c->out.len;
-		buf_add(&c->out, "00000000\r\n", 10);
-	}
-	before = c->out.len;
+	hdr = server_chunk_begin(c);
 	if (c->cursor < 0) {
 		buf_add_str(&c->out, c->peer->cnjson);
 		buf_add_str(&c->out, ",\"todos\":[");
 		c->cursor = 0;
-		it = cache_first(cache);
-	} else
+		if (!c->fromstore)
+			it = cache_first(cache);
+	} else if (!c->fromstore)
 		it = cache_after(cache, c->cursor);
+	if (!c->fromstore && !cache->complete)
+		c->fromstore = 1;
+	if (c->fromstore) {
+		server_stream_store(c, hdr);
+		return;
+	}
+	before = c->out.len;
 	for (; it != NULL && c->out.len - before < SERVER_STREAM_CHUNK;
 	    it = cache_after(cache, it->id)) {
 		if (c->cursor > 0)
@@ -1199,20 +1568,9 @@ server_stream_todos(struct conn *c)
 		buf_add(&c->out, it->json, it->len);
 		c->cursor = it->id;
 	}
-	if (it == NULL) {
+	if (it == NULL)
 		buf_add(&c->out, "]}", 2);
-		last = 1;
-	}
-	c->bodysize += c->out.len - before;
-	if (c->streaming == 1) {
-		snprintf(hex, sizeof(hex), "%08zx", c->out.len - before);
-		memcpy(c->out.data + hdr, hex, 8);
-		buf_add(&c->out, "\r\n", 2);
-		if (last)
-			buf_add(&c->out, "0\r\n\r\n", 5);
-	}
-	if (last)
-		c->streaming = 0;
+	server_chunk_end(c, hdr, it == NULL);
 }
 
 static void
@@ -1246,6 +1604,11 @@ conn_write(struct conn *c)
 		if (c->streaming == 0)
 			break;
 		server_stream_todos(c);
+		if (c->out.len == 0) {
+			/* a page of the store's list to wait for */
+			conn_unwant(c);
+			return;
+		}
 	}
 	if (c->out.size > SERVER_OUT_KEEP)
 		buf_free(&c->out);
@@ -1359,6 +1722,8 @@ conn_free(struct conn *c)
 		server_log(c);		/* the response did not get out */
 	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)
 		RB_REMOVE(conn_pending, &srv->waiting, c);
+	if (c->readq != NULL)
+		TAILQ_REMOVE(c->readq, c, rentry);
 	if (c->wait == WAIT_CACHE)
 		TAILQ_REMOVE(&srv->cachewait, c, entry);
 	else
@@ -1372,6 +1737,7 @@ conn_free(struct conn *c)
 	free(c->ra);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	buf_free(&c->page);
 	free(c);
 	srv->nconns--;
 	srv->ctr->conns_open--;

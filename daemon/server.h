@@ -22,6 +22,7 @@
 
 struct cache;
 struct conn;
+struct server_read;
 struct ipc_msg;
 struct ipc_wbuf;
 struct tlsgen;
@@ -29,7 +30,8 @@ struct wconf;
 
 /* How the server reaches the parent: worker.c owns the channel. */
 struct server_port {
-	/* a store request (reqid in it); the port owns wb, even on -1 */
+	/* a store request or read (reqid in it); the port owns wb, even
+	   on -1 */
 	int	(*store)(void *, struct ipc_wbuf *);
 	/* a metrics request for reqid */
 	int	(*metrics)(void *, uint32_t);
@@ -60,6 +62,10 @@ struct server {
 	time_t			 hs_logtime;
 	struct conn_pending	 waiting;	/* store/metrics requests */
 	struct conns		 cachewait;	/* GETs waiting for the cache */
+	/* reads past a cache that does not hold every item */
+	struct conns		 readq;		/* misses and pages to ask */
+	struct server_read	*reads;		/* asked: STOREMSG_READS_MAX */
+	struct event		 read_ev;	/* asks them, once a turn */
 	uint32_t		 nextreq;
 	int			 accepting;
 	int			 shutdown;

@@ -312,6 +312,8 @@ worker_cfg_commit(struct worker *w, struct ipc_msg *msg)
 		fatalx("commit of configuration %u that was not prepared",
 		    gen);
 	server_conf_apply(&w->srv, w->pending, w->pending_tls);
+	cache_set_limit(&w->cache, w->srv.conf->main.cache_size);
+	server_cache_wake(&w->srv);	/* its figures, for the metrics */
 	w->pending = NULL;
 	w->pending_tls = NULL;
 	log_debug("configuration %u in use", gen);
@@ -362,6 +364,7 @@ worker_dispatch_parent(void *arg, struct ipc_msg *msg)
 	switch (msg->hdr.type) {
 	case IMSG_STORE_REPLY:
 	case IMSG_STORE_SYNCED:
+	case IMSG_STORE_ITEMS:
 	case IMSG_METRICS_REPLY:
 		server_reply(&w->srv, msg);
 		break;

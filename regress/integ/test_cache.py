@@ -273,7 +273,7 @@ def pg_part():
         t.start()
         t.stop()
         pg.psql("INSERT INTO todo (task, done, created_by, updated_by) "
-                "SELECT 'item ' || x || ' of the big list', x % 2 = 1, "
+                "SELECT 'item ' || x || ' of the big list', x %% 2 = 1, "
                 "'filler', 'filler' FROM generate_series(1, %d) x" % n,
                 db="cache")
         t.start()
