@@ -2,7 +2,8 @@
  * Unit tests for the TODO API (daemon/api.c) without sockets: request
  * heads parsed by the real HTTP parser, a real cache and rules, and what
  * the API answers: a response (status, headers, body) or a verdict
- * (admit, wait for the cache, a store request, a metrics request).  The
+ * (admit, wait for the cache, a store request, a metrics request, a read
+ * past a cache that does not hold every item).  The
  * store request is decoded by the parent's decoder, the parent's reply
  * encoded by the parent's encoder, across a real channel.
  */
@@ -202,6 +203,59 @@ test_get(void)
 	t_free(&t);
 }
 
+/* A cache that does not hold every item: misses and the list go on. */
+static void
+test_partial(void)
+{
+	struct t	 t;
+
+	cache_clear(&cache);
+	cache.ready = 1;
+	cache.seq = 7;
+	cache_put(&cache, 1, "one", 3, 0);
+	cache.complete = 0;
+	t_init(&t, "GET /todo/1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_RESPOND &&
+	    t.r.status == 200 && t.r.cache_hit,
+	    "partial cache, a hit: 200 from the cache");
+	t_free(&t);
+	t_init(&t, "GET /todo/2 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_FETCH &&
+	    t.r.status == 0 && t.ar.id == 2,
+	    "partial cache, a miss: read from the store, not a 404");
+	api_fetch_reply(&t.ar, "{\"id\":2}", 8, 0, &t.r);
+	TAP_OK(t.r.status == 200 && body_is(&t.r, "{\"client\":\"alice\","
+	    "\"todo\":{\"id\":2}}"), "the store's item: 200");
+	t_free(&t);
+	t_init(&t, "GET /todo/3 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	api_fetch_reply(&t.ar, NULL, 0, 0, &t.r);
+	TAP_OK(t.r.status == 404 && body_has(&t.r, "no such TODO item"),
+	    "not in the store either: 404");
+	t_free(&t);
+	t_init(&t, "GET /todo/3 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	api_fetch_reply(&t.ar, NULL, 0, 1, &t.r);
+	TAP_OK(t.r.status == 503 && body_has(&t.r, "store unavailable"),
+	    "the store could not answer: 503");
+	t_free(&t);
+	t_init(&t, "GET /todo HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_RESPOND &&
+	    t.r.status == 200 && t.r.stream == 1 && t.r.from_store &&
+	    t.r.body.len == 0, "partial cache, the list, even a short one: "
+	    "streamed from the store");
+	t_free(&t);
+	cache.seq = 6;
+	t_init(&t, "GET /todo/2 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+	t.env.store_seq = 7;
+	api_admit(&t.env, &t.ar, &t.r);
+	TAP_OK(api_request(&t.env, &t.ar, &t.r) == API_WAIT_CACHE,
+	    "partial cache behind a write: waits first, like a full one");
+	t_free(&t);
+	cache_clear(&cache);
+}
+
 static void
 test_write(void)
 {
@@ -378,6 +432,7 @@ main(void)
 	alice.id.cn = "alice";
 	test_admit();
 	test_get();
+	test_partial();
 	test_write();
 	test_replies();
 	test_sync();
