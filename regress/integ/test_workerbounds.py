@@ -5,10 +5,13 @@ the build; the copy of todod is swapped for a program that speaks the
 IPC protocol on fd 3 and a worker is killed, so the parent starts the
 impostor in its place.  A request whose CN is at the X.509 bound (256
 bytes) is stored; one with a 1 MB CN gets the worker killed and nothing
-stored, and a real worker serves again once the binary is back."""
+stored, and a real worker serves again once the binary is back.  Reads
+past the cache are bounded too: a READ of 65 ids (the batch is 64) and a
+ninth unanswered read each get the worker killed."""
 
 import os
 import shutil
+import struct
 import signal
 import sqlite3
 import stat
@@ -38,6 +41,44 @@ end = time.monotonic() + 30
 while time.monotonic() < end and os.read(3, 65536):
     pass
 '''
+
+
+READER = r'''#!/usr/bin/python3
+import os, time
+os.set_blocking(3, True)
+out = bytes.fromhex(%(out)r)
+while out:
+    out = out[os.write(3, out):]
+end = time.monotonic() + 30
+while time.monotonic() < end and os.read(3, 65536):
+    pass
+'''
+
+
+def frame(typ, payload, reqid):
+    return struct.pack("=IIIII", typ, len(payload), 0, reqid, 0) + payload
+
+
+def read_msg(nids, reqid):
+    return frame(imsg_types()["IMSG_STORE_READ"], struct.pack("=I", nids) +
+                 b"".join(struct.pack("=q", i + 1) for i in range(nids)),
+                 reqid)
+
+
+def reader_impostor(out, why):
+    """A worker that sends out (bytes) is killed for why; then a real
+    one serves again."""
+    with open(impostor, "w") as f:
+        f.write(READER % dict(out=out.hex()))
+    os.chmod(impostor, 0o755)
+    shutil.copy2(real, real + ".real")
+    os.replace(impostor, real)
+    os.kill(t.workers()[0], signal.SIGKILL)
+    ok(t.wait_log(why, 20), "a worker that sends %d bytes of reads is "
+       "killed (%s)" % (len(out), why))
+    os.replace(real + ".real", real)
+    ok(wait_until(lambda: tasks() is not None, 30),
+       "a real worker replaces it and serves")
 
 
 def tasks():
@@ -86,6 +127,12 @@ try:
     db.close()
     ok(rows == [(TASK_OK, CN_AT_BOUND)],
        "the database holds the first request alone, with its CN")
+    # a new parent: its restart back-off starts again
+    t.stop()
+    t.start()
+    reader_impostor(read_msg(65, 1), r"malformed store read; killing it")
+    reader_impostor(b"".join(read_msg(1, i + 1) for i in range(9)),
+                    r"more than 8 store reads unanswered; killing it")
 finally:
     t.cleanup()
     shutil.rmtree(bindir, ignore_errors=True)
