@@ -1407,6 +1407,8 @@ pgstore_foreach(void *be, store_iter_fn fn, void *arg)
 			r = -1;
 		}
 		PQclear(res);
+		if (r != 0)
+			break;	/* enough (the worker's cache is full) */
 	}
 	PQfinish(conn);
 	return r;
