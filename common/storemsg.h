@@ -52,10 +52,11 @@
  * `after`, at most `limit`; the parent may send fewer).  A worker keeps
  * at most STOREMSG_READS_MAX unanswered; the parent kills one with more.
  * Their answers then fit the bound of the worker's queue (PROC_QUEUE_MAX):
- * 8 reads of 64 items of at most 4 KiB.
+ * 8 reads of 64 items of at most 4 KiB, or pages the parent cuts at
+ * 256 KiB.
  */
 #define STOREMSG_READ_IDS	64
-#define STOREMSG_PAGE_MAX	1024
+#define STOREMSG_PAGE_MAX	4096
 #define STOREMSG_READS_MAX	8
 
 /* ITEMS flags */
