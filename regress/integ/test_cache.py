@@ -19,8 +19,8 @@ import subprocess
 import threading
 import time
 
-from todtest import PG_BIN, Postgres, Todod, args, done, ok, rss_kb, skip, \
-    wait_until
+from todtest import PG_BIN, Postgres, Todod, args, asan, done, ok, rss_kb, \
+    skip, wait_until
 
 a = args()
 N = 200000
@@ -228,10 +228,14 @@ def sqlite_part():
         acked = racing_writes(t, N)
 
         rss = worker_rss(t)
-        ok(len(rss) == 2 and max(rss) < base + 12 * 1024,
-           "tiny cache: worker VmRSS %s kB after all that, an empty "
-           "daemon's %d kB: it does not grow with %d items" %
-           (rss, base, N))
+        if asan():
+            # its quarantine keeps freed memory: RSS says nothing here
+            skip("worker VmRSS under AddressSanitizer (%s kB)" % rss)
+        else:
+            ok(len(rss) == 2 and max(rss) < base + 12 * 1024,
+               "tiny cache: worker VmRSS %s kB after all that, an empty "
+               "daemon's %d kB: it does not grow with %d items" %
+               (rss, base, N))
         t.stop()
 
         t.write_conf(extra=LARGE)
@@ -246,7 +250,7 @@ def sqlite_part():
            "large cache: 1,200 GET /todo/ID, every one from the cache")
         rss2 = worker_rss(t)
         ok(len(rss2) == 2 and min(rss2) > base + N * 80 // 1024 and
-           min(rss2) > max(rss) + 10 * 1024,
+           (asan() or min(rss2) > max(rss) + 10 * 1024),
            "large cache: worker VmRSS %s kB holds every item (tiny cache: "
            "%s kB)" % (rss2, rss))
         items = metric_sum(t, "todod_cache_items")
