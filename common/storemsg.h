@@ -53,7 +53,7 @@
  * at most STOREMSG_READS_MAX unanswered; the parent kills one with more.
  * Their answers then fit the bound of the worker's queue (PROC_QUEUE_MAX):
  * 8 reads of 64 items of at most 4 KiB, or pages the parent cuts at
- * 256 KiB.
+ * 128 KiB.
  */
 #define STOREMSG_READ_IDS	64
 #define STOREMSG_PAGE_MAX	4096

@@ -99,9 +99,15 @@ pgread_end(struct pgread *rd, int r)
 		done(rd->arg, r);
 }
 
+/*
+ * The connection is gone.  An idle one closed by the server is made again
+ * at the next read; one that failed a read or a connection waits a while.
+ */
 static void
 pgread_lost(struct pgread *rd, const char *why)
 {
+	int	 idle = rd->state == PGR_IDLE;
+
 	if (rd->state != PGR_DOWN)
 		log_warnx("database: PostgreSQL read connection: %.*s",
 		    (int)strcspn(why, "\n"), why);
@@ -109,6 +115,8 @@ pgread_lost(struct pgread *rd, const char *why)
 	PQfinish(rd->conn);
 	rd->conn = NULL;
 	rd->state = PGR_DOWN;
+	if (idle)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &rd->retry);
 	rd->retry.tv_nsec += PGREAD_RETRY_MS * 1000000L;
 	rd->retry.tv_sec += rd->retry.tv_nsec / 1000000000L;

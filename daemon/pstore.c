@@ -43,7 +43,7 @@
 #define PSTORE_READ_RATE	20000
 #define PSTORE_READ_BURST	2000
 #define PSTORE_READS_TURN	32
-#define PSTORE_PAGE_BYTES	(256 * 1024)
+#define PSTORE_PAGE_BYTES	(128 * 1024)
 
 /* A task's JSON beyond its bytes: {"id":N,"task":"","done":false} */
 #define PSTORE_ITEM_JSON	48
