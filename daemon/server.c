@@ -96,7 +96,7 @@ struct conn {
 	int64_t			 cursor;	/* streaming GET /todo: last id */
 	int			 streaming;	/* 1: chunked, 2: until close */
 	int			 fromstore;	/* streaming from store pages */
-	int			 pagelast;	/* the store's last page is in */
+	int			 pagelast;	/* the last page is in */
 	struct buf		 page;		/* its items, rendered */
 };
 
