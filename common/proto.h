@@ -158,6 +158,8 @@ struct proto_cfg_main {
 	uint32_t	nrules;
 	uint64_t	policy_id;		/* changes with CA/CRL/rules */
 	uint64_t	cache_size;		/* the item cache, bytes */
+	uint32_t	client_ocsp;		/* enum config_ocsp */
+	uint32_t	timeout_ocsp;		/* seconds */
 };
 
 #define PROTO_TICKET_KEY_SIZE	48

@@ -413,6 +413,8 @@ apply_send_txn(struct apply *a, struct proc *w, struct config *conf,
 	main.nrules = nrules;
 	main.policy_id = m->policy;
 	main.cache_size = conf->cache_size;
+	main.client_ocsp = conf->tls.client_ocsp;
+	main.timeout_ocsp = conf->timeout_ocsp;
 
 	cfgmsg_send_begin(&w->ipc, gen);
 	if (cfgmsg_send_main(&w->ipc, &main, conf->tls.ciphers) == -1)

@@ -189,7 +189,8 @@ cfgmsg_main_ok(const struct proto_cfg_main *m)
 	    m->worker_id >= 1 && m->worker_id <= m->nworkers &&
 	    m->timeout_request > 0 && m->timeout_idle > 0 &&
 	    m->timeout_handshake > 0 && m->max_connections > 0 &&
-	    m->protocols != 0 && (m->protocols & ~TLS_PROTOCOLS_ALL) == 0;
+	    m->protocols != 0 && (m->protocols & ~TLS_PROTOCOLS_ALL) == 0 &&
+	    m->client_ocsp <= CONFIG_OCSP_REQUIRE && m->timeout_ocsp > 0;
 }
 
 int

@@ -27,6 +27,7 @@
 #include "kh_sign.h"
 #include "khprobe.h"
 #include "log.h"
+#include "ocspcheck.h"
 #include "pgstore.h"
 #include "sandbox.h"
 #include "staple.h"
@@ -286,6 +287,34 @@ check_key(const struct config *conf, int flags, const struct tlsmat *m,
 	return r;
 }
 
+/*
+ * Client certificate OCSP: a configured responder is one the parent can
+ * ask (http:// with a host: the answer is signed, and the parent speaks
+ * nothing else), and it is only used when client OCSP is on.
+ */
+static int
+check_ocsp(const struct config *conf, char *err, size_t errlen)
+{
+	const char	*url = conf->tls.client_ocsp_url;
+	char		 esc[LOG_ESCAPE_SIZE(200)];
+
+	if (url == NULL)
+		return 0;
+	if (!ocspcheck_url_ok(url))
+		snprintf(err, errlen, "client ocsp url \"%s\": not an "
+		    "http:// URL with a host (at most %d printable "
+		    "characters)", log_escape(esc, sizeof(esc), url,
+		    strnlen(url, 200)), OCSPCHECK_URL_MAX);
+	else if (conf->tls.client_ocsp == CONFIG_OCSP_OFF)
+		snprintf(err, errlen, "client ocsp url is set but client "
+		    "OCSP is off: add client ocsp require or client ocsp "
+		    "prefer to the tls block, or remove the url");
+	else
+		return 0;
+	check_where(conf, "client ocsp url", err, errlen);
+	return -1;
+}
+
 /* Count a problem; with CHECK_ALL log it, else keep only the first. */
 static int
 check_report(int flags, int *problems, const char *why, char *err,
@@ -305,7 +334,8 @@ check_config(const struct config *conf, int flags, struct tlsmat **matp,
     char *err, size_t errlen)
 {
 	static const check_fn	 steps[] = {
-		check_user, check_chroot, check_database, check_pidfile
+		check_user, check_chroot, check_database, check_pidfile,
+		check_ocsp
 	};
 	struct tlsmat		*m;
 	char			 why[1024];

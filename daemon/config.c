@@ -39,6 +39,7 @@ config_free(struct config *conf)
 	free(conf->tls.crl_url);
 	free(conf->tls.staple);
 	free(conf->tls.staple_url);
+	free(conf->tls.client_ocsp_url);
 	free(conf->tls.protocols);
 	free(conf->tls.ciphers);
 	free(conf);

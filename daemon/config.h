@@ -37,6 +37,13 @@ struct config_listen {
 };
 TAILQ_HEAD(config_listens, config_listen);
 
+/* `client ocsp': what a client certificate without a good answer gets. */
+enum config_ocsp {
+	CONFIG_OCSP_OFF = 0,
+	CONFIG_OCSP_PREFER,	/* accepted, with a warning */
+	CONFIG_OCSP_REQUIRE	/* refused */
+};
+
 struct config_tls {
 	char		*cert;		/* PEM chain, leaf first */
 	char		*key;		/* PEM key file or "pkcs11:" URI */
@@ -53,6 +60,8 @@ struct config_tls {
 	char		*staple;	/* ocsp staple FILE (DER) */
 	int		 staple_auto;	/* ocsp staple auto */
 	char		*staple_url;	/* ocsp url; NULL: the AIA's */
+	int		 client_ocsp;	/* enum config_ocsp */
+	char		*client_ocsp_url;	/* NULL: the AIA's */
 };
 
 /* Where a file setting was written, for messages. */
@@ -76,6 +85,7 @@ struct config {
 	int			 timeout_request;	/* default 10 */
 	int			 timeout_idle;		/* default 60 */
 	int			 timeout_handshake;	/* default 10 */
+	int			 timeout_ocsp;		/* default 3 */
 	int			 max_connections;	/* per worker, 1024 */
 	int			 max_signatures;	/* a second */
 	int			 expiry_warn_days;	/* default 30 */

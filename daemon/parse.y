@@ -89,6 +89,7 @@ struct parse_seen {
 	int	 timeout_request;
 	int	 timeout_idle;
 	int	 timeout_handshake;
+	int	 timeout_ocsp;
 	int	 max_connections;
 	int	 max_signatures;
 	int	 expiry;
@@ -100,6 +101,8 @@ struct parse_seen {
 	int	 staple;
 	int	 stapleurl;
 	int	 cache_size;
+	int	 client_ocsp;
+	int	 client_ocsp_url;
 };
 
 static struct parse_files	 files = TAILQ_HEAD_INITIALIZER(files);
@@ -182,7 +185,7 @@ static void	 parse_size(const char *, const char *, uint64_t *);
 %token	SIGNATURES USER WARNING WRITE
 %token	MODULE PIN PKCS11
 %token	REFRESH URL
-%token	OCSP STAPLE AUTO
+%token	OCSP STAPLE AUTO PREFER REQUIRE
 %token	CACHE SIZE
 %token	ERROR
 %token	STRING NUMBER
@@ -292,6 +295,11 @@ main		: LISTEN ON STRING port		{
 			    3600))
 				conf->timeout_handshake = (int)$3.number;
 		}
+		| TIMEOUT OCSP NUMBER		{
+			if (parse_once(&seen.timeout_ocsp, "timeout ocsp") &&
+			    parse_range("timeout ocsp", $3.number, 1, 60))
+				conf->timeout_ocsp = (int)$3.number;
+		}
 		| MAXIMUM CONNECTIONS NUMBER	{
 			if (parse_once(&seen.max_connections,
 			    "max connections") &&
@@ -359,6 +367,20 @@ tlsopt		: CERTIFICATE STRING		{
 		}
 		| CRL STRING			{
 			parse_pathset(&conf->tls.crl, NULL, "crl", $2.string);
+		}
+		| CLIENT OCSP REQUIRE		{
+			if (parse_once(&seen.client_ocsp, "client ocsp"))
+				conf->tls.client_ocsp = CONFIG_OCSP_REQUIRE;
+		}
+		| CLIENT OCSP PREFER		{
+			if (parse_once(&seen.client_ocsp, "client ocsp"))
+				conf->tls.client_ocsp = CONFIG_OCSP_PREFER;
+		}
+		| CLIENT OCSP URL STRING	{
+			/* check.c checks it, as it checks the files */
+			parse_string(&conf->tls.client_ocsp_url,
+			    &seen.client_ocsp_url, "client ocsp url",
+			    $4.string);
 		}
 		| CRL URL STRING REFRESH NUMBER	{
 			char	 uerr[256];
@@ -538,11 +560,13 @@ static const struct parse_keyword keywords[] = {
 	{ "pin",		PIN },
 	{ "pkcs11",		PKCS11 },
 	{ "port",		PORT },
+	{ "prefer",		PREFER },
 	{ "prefork",		PREFORK },
 	{ "protocols",		PROTOCOLS },
 	{ "read",		READ },
 	{ "refresh",		REFRESH },
 	{ "request",		REQUEST },
+	{ "require",		REQUIRE },
 	{ "san",		SAN },
 	{ "signatures",		SIGNATURES },
 	{ "size",		SIZE },
@@ -1643,6 +1667,8 @@ parse_finish(void)
 		conf->timeout_idle = 60;
 	if (conf->timeout_handshake == 0)
 		conf->timeout_handshake = 10;
+	if (conf->timeout_ocsp == 0)
+		conf->timeout_ocsp = 3;
 	if (conf->max_connections == 0)
 		conf->max_connections = 1024;
 	if (!seen.cache_size)

@@ -84,6 +84,9 @@ check(const struct config *c)
 	    c->timeout_request < 1 || c->timeout_request > 3600 ||
 	    c->timeout_idle < 1 || c->timeout_idle > 86400 ||
 	    c->timeout_handshake < 1 || c->timeout_handshake > 3600 ||
+	    c->timeout_ocsp < 1 || c->timeout_ocsp > 60 ||
+	    c->tls.client_ocsp < CONFIG_OCSP_OFF ||
+	    c->tls.client_ocsp > CONFIG_OCSP_REQUIRE ||
 	    c->max_connections < 1 || c->max_connections > 100000 ||
 	    c->expiry_warn_days < 0 || c->expiry_warn_days > 3650)
 		abort();

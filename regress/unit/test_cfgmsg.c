@@ -21,6 +21,7 @@
 #include "authz.h"
 #include "authzrule.h"
 #include "cfgmsg.h"
+#include "config.h"
 #include "ipc.h"
 #include "ipcpair.h"
 #include "proto.h"
@@ -43,6 +44,8 @@ main_good(struct proto_cfg_main *m)
 	m->verbose = 1;
 	m->nrules = 1;
 	m->policy_id = 0x0123456789abcdefULL;
+	m->client_ocsp = CONFIG_OCSP_REQUIRE;
+	m->timeout_ocsp = 3;
 }
 
 /* Both inodes the same: the descriptor that arrived is the one sent. */
@@ -201,6 +204,8 @@ craft_main(int v)
 	case 7: m.max_connections = 0; break;
 	case 8: m.protocols = 0; break;
 	case 9: m.protocols |= 1U << 12; break;
+	case 17: m.client_ocsp = CONFIG_OCSP_REQUIRE + 1; break;
+	case 18: m.timeout_ocsp = 0; break;
 	}
 	wb = ipc_create(v == 15 ? IMSG_CFG_BEGIN : IMSG_CFG_MAIN, 0, 0);
 	ipc_add(wb, &m, v == 10 ? sizeof(m) - 1 : sizeof(m));
@@ -227,7 +232,8 @@ test_main_malformed(void)
 		"unknown protocol bit", "truncated struct",
 		"ciphers without terminator", "ciphers too long",
 		"ciphers missing", "trailing byte", "another type",
-		"descriptor attached"
+		"descriptor attached", "unknown client ocsp mode",
+		"no ocsp timeout"
 	};
 	struct proto_cfg_main	 m;
 	struct ipc_msg		 msg;

@@ -152,6 +152,9 @@ test_defaults(void)
 	TAP_OK(c->pidfile == NULL, "no pidfile by default");
 	TAP_OK(c->timeout_request == 10 && c->timeout_idle == 60 &&
 	    c->timeout_handshake == 10, "timeout defaults 10/60/10");
+	TAP_OK(c->timeout_ocsp == 3 && c->tls.client_ocsp ==
+	    CONFIG_OCSP_OFF && c->tls.client_ocsp_url == NULL,
+	    "client OCSP off by default, timeout ocsp 3");
 	TAP_OK(c->max_connections == 1024, "max connections default 1024");
 	TAP_OK(c->max_signatures == 10000, "max signatures default 10000");
 	TAP_OK(c->expiry_warn_days == 30, "expiry warning default 30");
@@ -199,6 +202,7 @@ test_full(void)
 	    "timeout request 5\n"
 	    "timeout idle 120\n"
 	    "timeout handshake 7\n"
+	    "timeout ocsp 5\n"
 	    "max connections 100000\n"
 	    "max signatures 250\n"
 	    "expiry warning 0\n"
@@ -214,6 +218,8 @@ test_full(void)
 	    "\tprotocols \"tlsv1.3\"\n"
 	    "\tciphers \"secure\"\n"
 	    "\tticket lifetime 0\n"
+	    "\tclient ocsp prefer\n"
+	    "\tclient ocsp url \"http://ocsp.example/\"\n"
 	    "}\n", err, sizeof(err));
 	TAP_OK(c != NULL, "full configuration parses (%s)", c ? "" : err);
 	if (c == NULL)
@@ -226,6 +232,11 @@ test_full(void)
 	TAP_OK(strcmp(c->pidfile, "/run/todod.pid") == 0, "pidfile");
 	TAP_OK(c->timeout_request == 5 && c->timeout_idle == 120 &&
 	    c->timeout_handshake == 7, "timeouts");
+	TAP_OK(c->timeout_ocsp == 5, "timeout ocsp");
+	TAP_OK(c->tls.client_ocsp == CONFIG_OCSP_PREFER &&
+	    c->tls.client_ocsp_url != NULL &&
+	    strcmp(c->tls.client_ocsp_url, "http://ocsp.example/") == 0,
+	    "client ocsp prefer and url");
 	TAP_OK(c->max_connections == 100000, "max connections");
 	TAP_OK(c->max_signatures == 250, "max signatures");
 	TAP_OK(c->expiry_warn_days == 0, "expiry warning 0");
@@ -591,6 +602,19 @@ test_errors(void)
 		    "ocsp staple auto, or remove it" },
 		{ "tls {\n ocsp staple\n}\n", ":8: syntax error at end of "
 		    "line" },
+		{ "timeout ocsp 0\n",
+		    ":7: timeout ocsp 0: out of range (1-60)" },
+		{ "timeout ocsp 61\n",
+		    ":7: timeout ocsp 61: out of range (1-60)" },
+		{ "tls {\n client ocsp maybe\n}\n",
+		    ":8: syntax error near \"maybe\"" },
+		{ "tls {\n client ocsp require\n client ocsp prefer\n}\n",
+		    ":9: client ocsp already set on line 8" },
+		{ "tls {\n client ocsp url \"http://a/\"\n"
+		    " client ocsp url \"http://b/\"\n}\n",
+		    ":9: client ocsp url already set on line 8" },
+		{ "tls {\n client ocsp url \"\"\n}\n",
+		    ":8: client ocsp url: empty value" },
 		{ "allow read from fingerprint \"SHA256:ab:cd\"\n",
 		    ":7: fingerprint \"SHA256:ab:cd\": write the 64 hex digits "
 		    "without colons" },
@@ -1021,6 +1045,8 @@ test_check_chroot(void)
 	rmdir(jail);
 	rmdir(safe);
 }
+static const char	*tls_extra = "";	/* lines in the tls block */
+
 static int
 check_with(const char *key, const char *crl, const char *cert,
     const char *extra)
@@ -1036,7 +1062,7 @@ check_with(const char *key, const char *crl, const char *cert,
 	    "database \"db/todo.db\"\n"
 	    "%s"
 	    "tls {\n certificate \"%s\"\n key \"%s\"\n client ca \"ca.crt\"\n"
-	    "%s%s%s}\n", extra, cert, key, crl ? " crl \"" : "",
+	    "%s%s%s%s}\n", extra, cert, key, tls_extra, crl ? " crl \"" : "",
 	    crl ? crl : "", crl ? "\"\n" : "");
 	c = parse_text(text, err, sizeof(err));
 	if (c == NULL) {
@@ -1046,6 +1072,46 @@ check_with(const char *key, const char *crl, const char *cert,
 	n = check_files(c);
 	config_free(c);
 	return n;
+}
+
+/* client ocsp url: checked like a file setting, by check_config. */
+static void
+test_check_ocsp(void)
+{
+	static const struct {
+		const char	*tls;
+		const char	*want;	/* NULL: no problem */
+	} cases[] = {
+		{ " client ocsp require\n", NULL },
+		{ " client ocsp prefer\n client ocsp url "
+		    "\"http://127.0.0.1:8888/ocsp\"\n", NULL },
+		{ " client ocsp require\n client ocsp url \"http://\"\n",
+		    ":9: client ocsp url \"http://\": not an http:// URL "
+		    "with a host" },
+		{ " client ocsp require\n client ocsp url "
+		    "\"https://ca.example/\"\n",
+		    ":9: client ocsp url \"https://ca.example/\": not an "
+		    "http:// URL" },
+		{ " client ocsp require\n client ocsp url "
+		    "\"http://ca.example/a b\"\n", "not an http:// URL" },
+		{ " client ocsp url \"http://ca.example/\"\n",
+		    ":8: client ocsp url is set but client OCSP is off" },
+	};
+	size_t	 i;
+	int	 n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		log_reset();
+		tls_extra = cases[i].tls;
+		n = check_with("server.key", NULL, "server.crt", "");
+		if (cases[i].want == NULL)
+			TAP_OK(n == 0, "client ocsp case %zu: no problem (%d)",
+			    i, n);
+		else
+			TAP_OK(n == 1 && logged(cases[i].want),
+			    "client ocsp case %zu: %s", i, cases[i].want);
+	}
+	tls_extra = "";
 }
 
 static void
@@ -1113,6 +1179,7 @@ test_check_files(void)
 
 	n = check_with("server.key", "crl.pem", "server.crt", "");
 	TAP_OK(n == 0, "matching key, CA and CRL: no problem (%d)", n);
+	test_check_ocsp();
 	n = check_with("rsa.key", NULL, "rsa.crt", "");
 	TAP_OK(n == 0, "RSA key matches (%d)", n);
 	n = check_with("ed.key", NULL, "ed.crt", "");
