@@ -94,6 +94,7 @@ enum imsg_type {
 	 */
 	IMSG_OCSP_QUERY,	/* data: client certificate DER */
 	IMSG_OCSP_ANSWER,	/* u32 status, i64 until, str why */
+	IMSG_OCSP_REVOKED,	/* SHA-256 of a revoked client cert, 32 bytes */
 
 	/*
 	 * A GET on a store several nodes share asks the parent first: the

@@ -41,7 +41,7 @@ static const char *met_hsfail[HSF_MAX] = {
 
 static const char *met_rev_sources[MET_REV_NSOURCE] = { "crl", "ocsp" };
 static const char *met_rev_results[MET_REV_NRESULT] = {
-	"good", "revoked", "unknown"
+	"good", "revoked", "unknown", "noanswer"
 };
 
 static void
@@ -164,6 +164,19 @@ metrics_staple_fetch(struct metrics *m, enum metrics_staple_result r)
 	m->staple_fetches[r]++;
 }
 
+/* A client OCSP responder exchange: ok is a verified answer. */
+void
+metrics_ocsp_fetch(struct metrics *m, int ok)
+{
+	m->ocsp_fetches[ok ? 1 : 0]++;
+}
+
+void
+metrics_ocsp_cache_hit(struct metrics *m)
+{
+	m->ocsp_cache_hits++;
+}
+
 /* When the configuration in use expires; crl 0: it has no CRL. */
 void
 metrics_expiry(struct metrics *m, time_t cert, time_t ca, time_t crl)
@@ -234,6 +247,22 @@ metrics_sign_workers(struct metrics *m, struct buf *b)
 		    "result=\"failed\"} %llu\n", i + 1,
 		    (unsigned long long)c->sign_failed);
 	}
+}
+
+/* The parent's side of client OCSP: the responder, and its cache. */
+static void
+metrics_ocsp(struct metrics *m, struct buf *b)
+{
+	metrics_head(b, "todod_ocsp_responder_requests_total", "counter",
+	    "Client certificate OCSP requests to the responder, by result "
+	    "(ok: a verified answer).");
+	buf_printf(b, "todod_ocsp_responder_requests_total{result=\"ok\"} "
+	    "%llu\ntodod_ocsp_responder_requests_total{result=\"failed\"} "
+	    "%llu\n", (unsigned long long)m->ocsp_fetches[1],
+	    (unsigned long long)m->ocsp_fetches[0]);
+	metrics_one(b, "todod_ocsp_cache_hits_total", "counter",
+	    "Client certificate OCSP queries answered from the cache.",
+	    m->ocsp_cache_hits);
 }
 
 static void
@@ -346,6 +375,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	    "Connections closed at once: the worker was at its limit.",
 	    s.conns_refused);
 	metrics_revocation(b, &s);
+	metrics_ocsp(m, b);
 	metrics_one(b, "todod_response_bytes_total", "counter",
 	    "Bytes of HTTP responses written.", s.bytes_out);
 	metrics_histogram(b, "todod_keyholder_sign_seconds",

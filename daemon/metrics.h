@@ -39,6 +39,8 @@ struct metrics {
 	time_t			 staple_thisupd;	/* 0: no staple */
 	time_t			 staple_nextupd;
 	uint64_t		 staple_fetches[3];	/* by result */
+	uint64_t		 ocsp_fetches[2];	/* failed, ok */
+	uint64_t		 ocsp_cache_hits;
 };
 
 /* OCSP staple fetches, by result. */
@@ -60,6 +62,8 @@ void	metrics_reload(struct metrics *, int);
 void	metrics_crl_fetch(struct metrics *, int);
 void	metrics_staple(struct metrics *, time_t, time_t);
 void	metrics_staple_fetch(struct metrics *, enum metrics_staple_result);
+void	metrics_ocsp_fetch(struct metrics *, int);
+void	metrics_ocsp_cache_hit(struct metrics *);
 void	metrics_expiry(struct metrics *, time_t, time_t, time_t);
 void	metrics_request(struct metrics *, struct proc *, struct ipc_msg *);
 

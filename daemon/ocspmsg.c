@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "ipc.h"
 #include "ocspmsg.h"
@@ -90,6 +93,40 @@ ocspmsg_get_answer(struct ipc_msg *msg, struct ocspmsg_answer *a)
 		return ocspmsg_bad();
 	a->until = (time_t)until;
 	a->qid = msg->hdr.peerid;
+	return 0;
+}
+
+/*
+ * The parent names a revoked certificate by the digest libtls names a
+ * peer by (tls_peer_cert_hash: SHA-256 of the leaf's DER), so a worker
+ * finds its connections without parsing anything.  0, or -1.
+ */
+int
+ocspmsg_cert_digest(const void *der, size_t len,
+    uint8_t digest[OCSPMSG_DIGEST_LEN])
+{
+	unsigned int	 n = 0;
+
+	if (!EVP_Digest(der, len, digest, &n, EVP_sha256(), NULL) ||
+	    n != OCSPMSG_DIGEST_LEN)
+		return -1;
+	return 0;
+}
+
+/* The digest of OCSP_REVOKED, as tls_peer_cert_hash() writes it. */
+int
+ocspmsg_get_revoked(struct ipc_msg *msg, char *hash, size_t hashlen)
+{
+	uint8_t	 d[OCSPMSG_DIGEST_LEN];
+	size_t	 i;
+
+	if (msg->hdr.type != IMSG_OCSP_REVOKED || msg->fd != -1 ||
+	    hashlen < OCSPMSG_HASH_SIZE || ipc_get_raw(msg, d, sizeof(d)) ==
+	    -1 || ipc_get_end(msg) == -1)
+		return ocspmsg_bad();
+	memcpy(hash, "SHA256:", 7);
+	for (i = 0; i < sizeof(d); i++)
+		snprintf(hash + 7 + 2 * i, 3, "%02x", d[i]);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "lockfile.h"
 #include "log.h"
 #include "metrics.h"
+#include "ocspclient.h"
 #include "parent.h"
 #include "paths.h"
 #include "proc.h"
@@ -65,6 +66,7 @@ struct parent {
 	struct apply		 apply;
 	struct crlfetch		 crlfetch;
 	struct staple		 staple;
+	struct ocspclient	 ocsp;
 	struct pstore		 ps;
 	struct metrics		 metrics;
 	struct lockfile		 pidfile;
@@ -113,6 +115,9 @@ parent_dispatch_worker(struct proc *c, struct ipc_msg *msg, void *arg)
 		return;
 	case IMSG_METRICS_REQ:
 		metrics_request(&p->metrics, c, msg);
+		return;
+	case IMSG_OCSP_QUERY:
+		ocspclient_query(&p->ocsp, c, msg);
 		return;
 	case IMSG_CFG_DONE:
 	case IMSG_CFG_FAILED:
@@ -303,6 +308,7 @@ parent_child_died(struct parent *p, struct proc *c, int status)
 	if (c->g == &p->workers) {
 		metrics_retire(&p->metrics, c);
 		pstore_child_gone(&p->ps, c);
+		ocspclient_worker_gone(&p->ocsp, c);
 	}
 	apply_child_gone(&p->apply, c);
 }
@@ -375,6 +381,7 @@ parent_shutdown(struct parent *p)
 	apply_shutdown(&p->apply);
 	crlfetch_stop(&p->crlfetch);
 	staple_stop(&p->staple);
+	ocspclient_clear(&p->ocsp);
 	proc_group_compose(&p->workers, IMSG_CTL_SHUTDOWN, NULL, 0);
 	timerclear(&tv);
 	tv.tv_sec = p->apply.conf->timeout_request + PARENT_SHUTDOWN_EXTRA;
@@ -613,6 +620,8 @@ parent_modules_init(struct parent *p, struct config *conf)
 	p->workers.keep_stderr = p->keyholders.keep_stderr = p->foreground;
 	metrics_init(&p->metrics, &p->workers, p->ps.state, &p->ps.be);
 	pstore_init(&p->ps, p->base, &p->workers, &p->metrics);
+	ocspclient_init(&p->ocsp, p->base, &p->workers, &p->apply,
+	    &p->metrics);
 }
 
 static void

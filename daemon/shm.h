@@ -43,7 +43,9 @@ enum met_hsfail {
 /* Revocation checks: where the answer came from, and what it said. */
 enum met_rev_source { MET_REV_CRL, MET_REV_OCSP, MET_REV_NSOURCE };
 enum met_rev_result {
-	MET_REV_GOOD, MET_REV_REVOKED, MET_REV_UNKNOWN, MET_REV_NRESULT
+	MET_REV_GOOD, MET_REV_REVOKED, MET_REV_UNKNOWN,
+	MET_REV_NOANSWER,	/* OCSP: the responder was down, late, wrong */
+	MET_REV_NRESULT
 };
 
 /* Signature latency histogram bounds, in microseconds. */

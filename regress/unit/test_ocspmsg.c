@@ -171,6 +171,45 @@ test_bad_answer(void)
 	    "answer: truncated");
 }
 
+static int
+revoked(uint32_t type, const void *p, size_t n, char *hash, size_t hashlen)
+{
+	struct ipc_msg	 msg;
+	struct ipc_wbuf	*wb;
+	int		 r;
+
+	if ((wb = ipc_create(type, 0, n)) == NULL)
+		return -2;
+	ipc_add(wb, p, n);
+	if (ipc_send(&pa, wb, -1) == -1 || xfer(&pa, &wk, &msg) == -1)
+		return -2;
+	r = ocspmsg_get_revoked(&msg, hash, hashlen);
+	ipc_msg_free(&msg);
+	return r;
+}
+
+/* The parent's digest reaches the worker as libtls writes a peer's. */
+static void
+test_revoked(void)
+{
+	uint8_t	 d[OCSPMSG_DIGEST_LEN + 1];
+	char	 hash[OCSPMSG_HASH_SIZE];
+
+	TAP_OK(ocspmsg_cert_digest("abc", 3, d) == 0 &&
+	    revoked(IMSG_OCSP_REVOKED, d, OCSPMSG_DIGEST_LEN, hash,
+	    sizeof(hash)) == 0 && strcmp(hash, "SHA256:ba7816bf8f01cfea4141"
+	    "40de5dae2223b00361a396177a9cb410ff61f20015ad") == 0,
+	    "OCSP_REVOKED round trip: SHA256: and 64 lower-case digits");
+	TAP_OK(revoked(IMSG_OCSP_REVOKED, d, OCSPMSG_DIGEST_LEN - 1, hash,
+	    sizeof(hash)) == -1 && errno == EBADMSG, "revoked: short digest");
+	TAP_OK(revoked(IMSG_OCSP_REVOKED, d, OCSPMSG_DIGEST_LEN + 1, hash,
+	    sizeof(hash)) == -1 && errno == EBADMSG, "revoked: trailing byte");
+	TAP_OK(revoked(IMSG_OCSP_ANSWER, d, OCSPMSG_DIGEST_LEN, hash,
+	    sizeof(hash)) == -1, "revoked: wrong type");
+	TAP_OK(revoked(IMSG_OCSP_REVOKED, d, OCSPMSG_DIGEST_LEN, hash,
+	    sizeof(hash) - 1) == -1, "revoked: no room for the hash");
+}
+
 int
 main(void)
 {
@@ -179,6 +218,7 @@ main(void)
 	test_answer();
 	test_bad_query();
 	test_bad_answer();
+	test_revoked();
 	ipc_clear(&pa);
 	ipc_clear(&wk);
 	return tap_done();
