@@ -36,6 +36,7 @@ peer_unref(struct peer *p)
 	free(p->cnlog);
 	ASN1_INTEGER_free(p->serial);
 	X509_NAME_free(p->issuer);
+	OPENSSL_free(p->der);
 	free(p);
 }
 
@@ -47,6 +48,7 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 	struct buf	 b;
 	X509		*x = NULL;
 	size_t		 len, n;
+	int		 dlen;
 
 	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL) {
 		snprintf(err, errlen, "no peer certificate");
@@ -68,6 +70,8 @@ peer_parse(struct tls *tls, const char *hash, char *err, size_t errlen)
 	p->notafter = tlsmat_time(X509_get0_notAfter(x));
 	p->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(x));
 	p->issuer = X509_NAME_dup(X509_get_issuer_name(x));
+	if ((dlen = i2d_X509(x, &p->der)) > 0)
+		p->derlen = (size_t)dlen;
 	if (p->id.cn == NULL)
 		p->id.cn = strdup("");
 	buf_init(&b, 0);
@@ -133,6 +137,21 @@ peer_get(struct peer_cache *pc, struct tls *tls, char *err, size_t errlen)
 }
 
 /*
+ * The cached peer of a certificate hash, as tls_peer_cert_hash() writes
+ * it, or NULL.
+ */
+struct peer *
+peer_find(struct peer_cache *pc, const char *hash)
+{
+	int	 i;
+
+	for (i = 0; i < PEER_CACHE; i++)
+		if (pc->slot[i] != NULL && strcmp(pc->slot[i]->hash, hash) == 0)
+			return pc->slot[i];
+	return NULL;
+}
+
+/*
  * Check a certificate verified earlier against the current CRL and its
  * dates: a resumed session skipped verification, and a connection opened
  * before a reload was verified against the CRL of its time.  A serial
@@ -153,6 +172,8 @@ peer_check(const struct peer *p, X509_CRL *crl, char *why, size_t whylen)
 	    X509_NAME_cmp(X509_CRL_get_issuer(crl), p->issuer) == 0 &&
 	    X509_CRL_get0_by_serial(crl, &rev, p->serial) == 1)
 		snprintf(why, whylen, "certificate revoked");
+	else if (p->revoked)
+		snprintf(why, whylen, "certificate revoked (OCSP)");
 	else
 		return 1;
 	return 0;

@@ -27,6 +27,12 @@ struct peer {
 	struct asn1_string_st	*serial;
 	struct X509_name_st	*issuer;
 	uint64_t		 used;
+	uint8_t			*der;		/* the leaf: OCSP queries */
+	size_t			 derlen;
+	/* client OCSP: what the parent last said, while it holds */
+	int			 revoked;	/* for good: a responder said */
+	uint32_t		 ocsp_status;	/* enum ocspmsg_status */
+	time_t			 ocsp_until;	/* 0: nothing to rely on */
 };
 
 /*
@@ -43,5 +49,6 @@ struct peer	*peer_get(struct peer_cache *, struct tls *, char *, size_t);
 void		 peer_unref(struct peer *);
 int		 peer_check(const struct peer *, struct X509_crl_st *, char *,
 		    size_t);
+struct peer	*peer_find(struct peer_cache *, const char *);
 
 #endif
