@@ -172,8 +172,6 @@ peer_check(const struct peer *p, X509_CRL *crl, char *why, size_t whylen)
 	    X509_NAME_cmp(X509_CRL_get_issuer(crl), p->issuer) == 0 &&
 	    X509_CRL_get0_by_serial(crl, &rev, p->serial) == 1)
 		snprintf(why, whylen, "certificate revoked");
-	else if (p->revoked)
-		snprintf(why, whylen, "certificate revoked (OCSP)");
 	else
 		return 1;
 	return 0;

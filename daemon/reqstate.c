@@ -14,6 +14,7 @@
 
 static const char *reqstate_names[] = {
 	[CONN_HANDSHAKE] = "handshake",
+	[CONN_OCSP] = "ocsp",
 	[CONN_IDLE] = "idle",
 	[CONN_HEAD] = "head",
 	[CONN_ADMIT] = "admit",
@@ -57,10 +58,23 @@ reqstate_init(struct reqstate *rs)
 	rs->state = CONN_HANDSHAKE;
 }
 
+/*
+ * The handshake verified a certificate whose OCSP answer the worker does
+ * not hold: nothing is read until it comes, or its time is up.
+ */
+int
+reqstate_ocsp_wait(struct reqstate *rs)
+{
+	if (rs->state != CONN_HANDSHAKE)
+		return -1;
+	rs->state = CONN_OCSP;
+	return 0;
+}
+
 int
 reqstate_established(struct reqstate *rs)
 {
-	if (rs->state != CONN_HANDSHAKE)
+	if (rs->state != CONN_HANDSHAKE && rs->state != CONN_OCSP)
 		return -1;
 	reqstate_idle(rs);
 	return 0;
@@ -234,6 +248,8 @@ reqstate_timeout(const struct reqstate *rs)
 		return REQ_TO_408;
 	case CONN_API:
 		return REQ_TO_NONE;
+	case CONN_OCSP:
+		return REQ_TO_OCSP;
 	default:
 		return REQ_TO_FREE;
 	}

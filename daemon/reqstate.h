@@ -14,6 +14,7 @@ struct http_request;
 
 enum conn_state {
 	CONN_HANDSHAKE,	/* TLS handshake (timeout handshake) */
+	CONN_OCSP,	/* verified; its OCSP answer awaited (timeout ocsp) */
 	CONN_IDLE,	/* between requests (timeout idle) */
 	CONN_HEAD,	/* a request has begun (timeout request) */
 	CONN_ADMIT,	/* head complete: the API routes and checks it */
@@ -37,7 +38,8 @@ enum req_timeout {
 	REQ_TO_NONE,	/* not the client's fault (the parent is late) */
 	REQ_TO_408,	/* a request is incomplete: answer 408, close */
 	REQ_TO_CLOSE,	/* close quietly */
-	REQ_TO_FREE	/* drop the connection at once */
+	REQ_TO_FREE,	/* drop the connection at once */
+	REQ_TO_OCSP	/* no OCSP answer in time: decide without one */
 };
 
 struct reqstate {
@@ -53,6 +55,7 @@ struct reqstate {
 };
 
 void	reqstate_init(struct reqstate *);
+int	reqstate_ocsp_wait(struct reqstate *);
 int	reqstate_established(struct reqstate *);
 int	reqstate_begin(struct reqstate *);
 int	reqstate_head(struct reqstate *, const struct http_request *);

@@ -21,11 +21,14 @@
 
 #include "api.h"
 #include "cache.h"
+#include "config.h"
 #include "hslimit.h"
 #include "http.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "ocspask.h"
+#include "ocspmsg.h"
 #include "peer.h"
 #include "proto.h"
 #include "reqstate.h"
@@ -75,6 +78,8 @@ struct conn {
 
 	struct peer		*peer;		/* after the handshake */
 	uint32_t		 checked;	/* generation whose CRL it passed */
+	struct ocspask_waiter	 ow;		/* for its OCSP answer */
+	char			 refused[OCSPMSG_WHY_MAX + 64];	/* by OCSP */
 
 	/* the request being read or answered */
 	struct buf		 in;
@@ -131,6 +136,7 @@ static void	conn_written(struct conn *);
 static void	conn_kick(struct conn *);
 static void	conn_linger(struct conn *);
 static void	conn_api(struct conn *);
+static void	conn_established(struct conn *);
 static void	server_log(struct conn *);
 static void	server_accept_pause(struct server *, int);
 static void	server_respond(struct conn *, const struct api_resp *);
@@ -172,6 +178,7 @@ server_init(struct server *srv, struct event_base *base, struct cache *cache,
 	RB_INIT(&srv->waiting);
 	srv->ctr = &srv->ctr_local;
 	srv->state = &srv->state_local;
+	ocspask_init(&srv->ocsp, port->ocsp, port->arg);
 	if ((srv->scratch = malloc(SERVER_SCRATCH)) == NULL ||
 	    (srv->rabuf = malloc(SERVER_SCRATCH)) == NULL)
 		fatal("%s", __func__);
@@ -577,7 +584,8 @@ server_hsfail_reason(struct conn *c, const char *err, char *why,
 /*
  * Check the peer of c against the CRL of the generation in use now, once
  * per generation: a reload that revokes the certificate reaches the
- * connections already open for it at their next request.  Returns 1 when
+ * connections already open for it at their next request.  So does an
+ * OCSP answer that says it is revoked, whenever it comes.  Returns 1 when
  * the certificate is still good.
  */
 static int
@@ -586,6 +594,15 @@ conn_peer_check(struct conn *c, char *why, size_t whylen)
 	struct tlsgen	*g = c->srv->tls;
 	int		 ok;
 
+	if (c->refused[0] != '\0') {
+		strlcpy(why, c->refused, whylen);
+		return 0;
+	}
+	if (c->peer->revoked &&
+	    c->srv->conf->main.client_ocsp != CONFIG_OCSP_OFF) {
+		snprintf(why, whylen, "certificate revoked (OCSP)");
+		return 0;
+	}
 	if (c->checked == g->gen)
 		return 1;
 	ok = peer_check(c->peer, g->crl, why, whylen);
@@ -595,6 +612,122 @@ conn_peer_check(struct conn *c, char *why, size_t whylen)
 	if (ok)
 		c->checked = g->gen;
 	return ok;
+}
+
+/*
+ * What client OCSP makes of c: `require' refuses all but a good answer,
+ * `prefer' only a revoked one.  A refused connection is answered 403 at
+ * its first request (conn_peer_current), like one cut; then it closes.
+ */
+static void
+conn_ocsp_verdict(struct conn *c, uint32_t status, const char *why)
+{
+	struct server	*srv = c->srv;
+	char		 reason[OCSPMSG_WHY_MAX + 32];
+
+	if (status < MET_REV_NRESULT)
+		srv->ctr->revchecks[MET_REV_OCSP][status]++;
+	if (status == OCSPMSG_UNKNOWN)
+		why = "the responder does not know the certificate";
+	snprintf(reason, sizeof(reason), "no good OCSP answer: %s", why);
+	switch (ocspask_verdict(srv->conf->main.client_ocsp, status)) {
+	case OCSPASK_REFUSE:
+		if (status == OCSPMSG_REVOKED)
+			snprintf(c->refused, sizeof(c->refused),
+			    "certificate revoked (OCSP)");
+		else
+			strlcpy(c->refused, reason, sizeof(c->refused));
+		break;
+	case OCSPASK_WARN:
+		log_warnx("peer=%s cn=\"%s\" client ocsp: %s: accepted, "
+		    "prefer", c->peer_addr, c->peer->cnlog, reason);
+		break;
+	case OCSPASK_ACCEPT:
+		break;
+	}
+}
+
+/*
+ * After the handshake: with client OCSP, the answer the worker holds for
+ * the certificate decides, or the connection waits for the parent's (at
+ * most `timeout ocsp' seconds, reading nothing meanwhile).
+ */
+static void
+conn_ocsp_start(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	int		 mode = srv->conf->main.client_ocsp;
+	char		 why[128];
+
+	if (mode == CONFIG_OCSP_OFF) {
+		conn_established(c);
+		return;
+	}
+	if (!ocspask_needed(mode, c->peer, server_now(srv))) {
+		conn_ocsp_verdict(c, c->peer->revoked ? OCSPMSG_REVOKED :
+		    c->peer->ocsp_status, "");
+		conn_established(c);
+		return;
+	}
+	reqstate_ocsp_wait(&c->rs);
+	if (ocspask_ask(&srv->ocsp, c->peer, &c->ow, c) == -1) {
+		snprintf(why, sizeof(why), "cannot ask the parent: %s",
+		    errno == EAGAIN ? "too many queries in flight" :
+		    strerror(errno));
+		conn_ocsp_verdict(c, OCSPMSG_NOANSWER, why);
+		conn_established(c);
+		return;
+	}
+	conn_set_deadline(c, srv->conf->main.timeout_ocsp);
+	conn_want(c, 0);	/* the timeout only */
+}
+
+/* The parent answered about a certificate connections wait for. */
+static void
+server_ocsp_answered(void *arg, void *conn, const struct ocspmsg_answer *a)
+{
+	struct conn	*c = conn;
+
+	conn_ocsp_verdict(c, a->status, a->why);
+	reqstate_established(&c->rs);
+	conn_set_deadline(c, c->srv->conf->main.timeout_idle);
+	conn_kick(c);		/* from the loop: the answer may wake many */
+}
+
+/*
+ * A responder said a certificate is revoked: every connection open for
+ * it here is cut at its next request, and a resumed session of it is
+ * refused.
+ */
+static void
+server_ocsp_revoked(struct server *srv, struct ipc_msg *msg)
+{
+	struct conns	*lists[] = { &srv->conns, &srv->cachewait };
+	struct conn	*c;
+	struct peer	*p;
+	char		 hash[OCSPMSG_HASH_SIZE];
+	size_t		 i;
+
+	if (ocspmsg_get_revoked(msg, hash, sizeof(hash)) == -1)
+		fatalx("malformed ocsp revocation from parent");
+	if ((p = peer_find(&srv->peers, hash)) != NULL)
+		p->revoked = 1;
+	/* a peer pushed out of the cache may still have connections */
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		TAILQ_FOREACH(c, lists[i], entry)
+			if (c->peer != NULL && strcmp(c->peer->hash, hash) == 0)
+				c->peer->revoked = 1;
+}
+
+/* The parent's client OCSP messages. */
+void
+server_ocsp(struct server *srv, struct ipc_msg *msg)
+{
+	if (msg->hdr.type == IMSG_OCSP_REVOKED)
+		server_ocsp_revoked(srv, msg);
+	else if (ocspask_answer(&srv->ocsp, msg, server_now(srv),
+	    server_ocsp_answered, srv) == -1)
+		fatalx("malformed ocsp answer from parent");
 }
 
 static void
@@ -647,8 +780,15 @@ conn_handshake(struct conn *c)
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_session_resumed(c->tls) ? " resumed" : "");
 	hslimit_remove(&srv->hs, &c->hs);		/* it has a certificate */
+	conn_ocsp_start(c);
+}
+
+/* Verified, and its OCSP answer (if any is needed) in: requests come. */
+static void
+conn_established(struct conn *c)
+{
 	reqstate_established(&c->rs);
-	conn_set_deadline(c, srv->conf->main.timeout_idle);
+	conn_set_deadline(c, c->srv->conf->main.timeout_idle);
 	conn_read(c);
 }
 
@@ -798,13 +938,18 @@ conn_head(struct conn *c)
 static int
 conn_peer_current(struct conn *c)
 {
-	char	 why[128];
+	char	 why[sizeof(c->refused)];
 
 	if (conn_peer_check(c, why, sizeof(why)))
 		return 1;
-	c->srv->ctr->conns_cut++;
-	log_info("peer=%s cn=\"%s\" connection cut: %s", c->peer_addr,
-	    c->peer->cnlog, why);
+	if (c->refused[0] != '\0')
+		log_info("peer=%s cn=\"%s\" connection refused: %s",
+		    c->peer_addr, c->peer->cnlog, why);
+	else {
+		c->srv->ctr->conns_cut++;
+		log_info("peer=%s cn=\"%s\" connection cut: %s", c->peer_addr,
+		    c->peer->cnlog, why);
+	}
 	c->rs.close = 1;
 	server_respond_error(c, 403, NULL, why);
 	return 0;
@@ -1720,6 +1865,7 @@ conn_free(struct conn *c)
 	hslimit_remove(&srv->hs, &c->hs);
 	if (c->status != 0 && c->rs.state == CONN_WRITE)
 		server_log(c);		/* the response did not get out */
+	ocspask_leave(&c->ow);
 	if (c->wait == WAIT_STORE || c->wait == WAIT_METRICS)
 		RB_REMOVE(conn_pending, &srv->waiting, c);
 	if (c->readq != NULL)
@@ -1749,6 +1895,7 @@ static void
 conn_timeout(struct conn *c)
 {
 	struct server	*srv = c->srv;
+	char		 why[64];
 
 	switch (reqstate_timeout(&c->rs)) {
 	case REQ_TO_408:
@@ -1759,6 +1906,13 @@ conn_timeout(struct conn *c)
 		break;
 	case REQ_TO_NONE:
 		conn_unwant(c);		/* the parent, not the client, is late */
+		break;
+	case REQ_TO_OCSP:
+		ocspask_leave(&c->ow);
+		snprintf(why, sizeof(why), "no answer within %d seconds",
+		    srv->conf->main.timeout_ocsp);
+		conn_ocsp_verdict(c, OCSPMSG_NOANSWER, why);
+		conn_established(c);
 		break;
 	case REQ_TO_FREE:
 		if (c->rs.state == CONN_HANDSHAKE) {
@@ -1800,6 +1954,8 @@ conn_io(int fd, short ev, void *arg)
 	case CONN_LINGER:
 		conn_linger(c);
 		break;
+	case CONN_OCSP:		/* only its timeout is armed */
+		break;
 	case CONN_ADMIT:
 	case CONN_API:
 		conn_unwant(c);
@@ -1824,7 +1980,8 @@ server_shutdown(struct server *srv)
 			event_del(&l->ev);
 	TAILQ_FOREACH_SAFE(c, &srv->conns, entry, next) {
 		if (c->rs.state == CONN_IDLE ||
-		    c->rs.state == CONN_HANDSHAKE)
+		    c->rs.state == CONN_HANDSHAKE ||
+		    c->rs.state == CONN_OCSP)	/* nothing read from it yet */
 			conn_free(c);
 		else
 			c->rs.close = 1;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "hslimit.h"
+#include "ocspask.h"
 #include "peer.h"
 #include "shm.h"
 
@@ -37,6 +38,8 @@ struct server_port {
 	int	(*metrics)(void *, uint32_t);
 	/* a catch-up with the other nodes for reqid (API_SYNC) */
 	int	(*sync)(void *, uint32_t);
+	/* an OCSP query qid about a client certificate (DER) */
+	int	(*ocsp)(void *, uint32_t, const void *, size_t);
 	void	*arg;
 };
 
@@ -50,6 +53,7 @@ struct server {
 	struct tlsgen		*tls;		/* for new connections */
 	struct cache		*cache;		/* worker.c feeds it */
 	struct peer_cache	 peers;		/* parsed client certificates */
+	struct ocspask		 ocsp;		/* client OCSP queries */
 	struct shm_state	*state;		/* read-only */
 	struct shm_state	 state_local;	/* until the parent sends one */
 	struct shm_counters	*ctr;		/* ours */
@@ -83,6 +87,7 @@ void	server_init(struct server *, struct event_base *, struct cache *,
 void	server_conf_apply(struct server *, struct wconf *, struct tlsgen *);
 void	server_reply(struct server *, struct ipc_msg *);
 void	server_cache_wake(struct server *);
+void	server_ocsp(struct server *, struct ipc_msg *);
 void	server_sign_observer(void *, uint64_t, int);
 void	server_shutdown(struct server *);
 

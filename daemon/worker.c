@@ -19,6 +19,7 @@
 #include "ipc.h"
 #include "khprov.h"
 #include "log.h"
+#include "ocspmsg.h"
 #include "proc.h"
 #include "proto.h"
 #include "sandbox.h"
@@ -107,6 +108,17 @@ worker_send_metrics(void *arg, uint32_t reqid)
 
 	if (ipc_compose(&w->parent, IMSG_METRICS_REQ, reqid, -1, NULL,
 	    0) == -1)
+		return -1;
+	worker_parent_flush(w);
+	return 0;
+}
+
+static int
+worker_send_ocsp(void *arg, uint32_t qid, const void *der, size_t len)
+{
+	struct worker	*w = arg;
+
+	if (ocspmsg_send_query(&w->parent, qid, der, len) == -1)
 		return -1;
 	worker_parent_flush(w);
 	return 0;
@@ -368,6 +380,10 @@ worker_dispatch_parent(void *arg, struct ipc_msg *msg)
 	case IMSG_METRICS_REPLY:
 		server_reply(&w->srv, msg);
 		break;
+	case IMSG_OCSP_ANSWER:
+	case IMSG_OCSP_REVOKED:
+		server_ocsp(&w->srv, msg);
+		break;
 	case IMSG_STORE_SNAPSHOT:
 	case IMSG_STORE_SNAPSHOT_END:
 	case IMSG_STORE_CHANGE:
@@ -505,6 +521,7 @@ worker_main(int id, int foreground, int verbose, const char *root, uid_t uid,
 	port.store = worker_send_store;
 	port.metrics = worker_send_metrics;
 	port.sync = worker_send_sync;
+	port.ocsp = worker_send_ocsp;
 	port.arg = w;
 	server_init(&w->srv, w->base, &w->cache, &port);
 	khprov_set_observer(w->khprov, server_sign_observer, &w->srv);

@@ -227,6 +227,29 @@ test_waiting(void)
 	    strcmp(reqstate_name(99), "?") == 0, "state names");
 }
 
+static void
+test_ocsp(void)
+{
+	struct reqstate	 rs;
+
+	reqstate_init(&rs);
+	TAP_OK(reqstate_ocsp_wait(&rs) == 0 && rs.state == CONN_OCSP,
+	    "handshake done: wait for the OCSP answer");
+	TAP_OK(reqstate_begin(&rs) == -1 && rs.state == CONN_OCSP,
+	    "no request is read while it is awaited");
+	TAP_OK(reqstate_respond(&rs, 403) == -1,
+	    "nor answered: there is none");
+	TAP_OK(reqstate_ocsp_wait(&rs) == -1, "one wait only");
+	TAP_OK(reqstate_timeout(&rs) == REQ_TO_OCSP,
+	    "its timeout decides without an answer");
+	TAP_OK(reqstate_established(&rs) == 0 && rs.state == CONN_IDLE &&
+	    rs.clean, "answered (or not): idle, nothing unread");
+	TAP_OK(reqstate_ocsp_wait(&rs) == -1 && rs.state == CONN_IDLE,
+	    "no OCSP wait once established");
+	TAP_OK(strcmp(reqstate_name(CONN_OCSP), "ocsp") == 0,
+	    "the state's name");
+}
+
 int
 main(void)
 {
@@ -236,5 +259,6 @@ main(void)
 	test_refused();
 	test_bodies();
 	test_waiting();
+	test_ocsp();
 	return tap_done();
 }
