@@ -74,6 +74,7 @@ typedef void	(*store_read_fn)(void *, int);
 struct store_backend_ops {
 	void		(*submit)(void *, struct store_write **, int,
 			    store_done_fn, void *);
+	/* every item, at once: for a store without snapshot (below) */
 	int		(*foreach)(void *, store_iter_fn, void *);
 	int64_t		(*count)(void *);
 	int		(*unavailable)(void *);
