@@ -153,6 +153,12 @@ static const char *pgstore_schema[] = {
 	/* version 2: the change counter, for several nodes */
 	"ALTER TABLE todo ADD COLUMN IF NOT EXISTS chg bigint NOT NULL DEFAULT 0",
 	"CREATE INDEX IF NOT EXISTS todo_chg ON todo (chg)",
+	/*
+	 * A todod of version 1 still running would write rows no other node
+	 * hears of: its items (chg left at 0) are refused instead.
+	 */
+	("ALTER TABLE todo ADD CONSTRAINT todo_chg_set CHECK (chg > 0)"
+	" NOT VALID"),
 	("CREATE TABLE IF NOT EXISTS todo_gone ("
 	" id bigint PRIMARY KEY, chg bigint NOT NULL,"
 	" at timestamptz NOT NULL DEFAULT now())"),

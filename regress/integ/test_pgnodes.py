@@ -241,6 +241,36 @@ try:
     for t in nodes:
         t.start()
     ok(True, "three nodes started on one database")
+    pg.psql("INSERT INTO todo (task, done, created_by, updated_by) "
+            "VALUES ('v1', false, 'x', 'x')", db="nodes", check=False)
+    r = pg.psql("SELECT count(*) FROM todo WHERE task = 'v1'", db="nodes")
+    ok(r == "0", "a write the way todod 1.0 made it (no change number) is "
+       "refused: an old node cannot write what the others never hear of")
+
+    # --- a database of version 1 is brought to version 2 ----------------
+    old = pg.createdb("v1")
+    pg.psql("CREATE TABLE todod_schema (version integer NOT NULL); "
+            "INSERT INTO todod_schema VALUES (1); "
+            "CREATE TABLE todo (id bigint GENERATED ALWAYS AS IDENTITY "
+            "PRIMARY KEY, task text NOT NULL, done boolean NOT NULL, "
+            "created_by text NOT NULL, created_at timestamptz NOT NULL "
+            "DEFAULT now(), updated_by text NOT NULL, updated_at "
+            "timestamptz NOT NULL DEFAULT now()); "
+            "INSERT INTO todo (task, done, created_by, updated_by) VALUES "
+            "('one', false, 'a', 'a'), ('two', true, 'a', 'a'); "
+            "ALTER TABLE todo OWNER TO todod; "
+            "ALTER TABLE todod_schema OWNER TO todod", db="v1")
+    t = Todod(a.build, database=old, prefork=1).start()
+    st, h, b = t.request("GET", "/todo")
+    st2, h, b2 = t.request("PATCH", "/todo/1", {"done": True})
+    st3, h, b3 = t.request("POST", "/todo", {"task": "three"})
+    ok(st == 200 and [x["task"] for x in b["todos"]] == ["one", "two"] and
+       st2 == 200 and st3 == 201 and b3["todo"]["id"] == 3 and
+       pg.psql("SELECT version FROM todod_schema", db="v1") == "2",
+       "a database of version 1: brought to version 2 in place, its items "
+       "kept, changed and added to")
+    t.stop()
+    t.cleanup()
 
     # --- the API on each node ------------------------------------------
     for i, t in enumerate(nodes):
