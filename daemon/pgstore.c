@@ -506,7 +506,7 @@ pgstore_lost(struct pgstore *pg, const char *why)
 
 	if (pg->state == PG_IDLE || pg->state == PG_BUSY)
 		log_warnx("database: PostgreSQL connection lost: %s; "
-		    "writes get 503 until it is back", why);
+		    "writes and reads get 503 until it is back", why);
 	pgstore_seterr(pg, why);
 	pgstore_disarm(pg);
 	PQfinish(pg->conn);

@@ -699,7 +699,13 @@ pstore_synced(void *arg, int ok)
 	for (i = 0; i < ps->workers->n; i++)
 		proc_flush(&ps->workers->procs[i]);
 	ps->syncing = 0;
-	pstore_sync_start(ps);
+	/*
+	 * After a failure only GETs that came meanwhile go on at once (and
+	 * fail at once without the database); workers past their snapshot
+	 * try again from the retry timer, not in a loop here.
+	 */
+	if (ok || !TAILQ_EMPTY(&ps->sync_next))
+		pstore_sync_start(ps);
 }
 
 void
