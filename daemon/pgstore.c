@@ -24,9 +24,14 @@
  * The answers go out only after COMMIT returned, and synchronous_commit is
  * on for that transaction whatever the server's default: an acknowledged
  * write is on the server's disk.  When the connection breaks or a group
- * takes longer than PGSTORE_GROUP_SECONDS, the group is answered 503 and
- * the connection is made again with back-off; a write answered 503 may or
- * may not have been committed, but none answered 201/200 is lost.
+ * takes longer than PGSTORE_GROUP_SECONDS, the connection is made again
+ * with back-off, and the group is in doubt: it wrote a token row, so once
+ * the old session is surely gone (terminated, and waited for) the token
+ * says whether it committed.  Not committed: 503, and nothing of it
+ * exists.  Committed: its creations are answered 201 with the ids the
+ * token row kept; its changes and deletions, which a client may repeat
+ * safely, get 503 (applied or not).  Not known within
+ * PGSTORE_DOUBT_SECONDS: 503.  None answered 201/200 is lost.
  *
  * Several nodes share the database.  Every group takes the next value of
  * one counter row (todod_seq) first, so groups commit in the order of
@@ -47,10 +52,11 @@
  * brings every cache to what changed since.
  */
 
-#define PGSTORE_SCHEMA_VERSION	2
+#define PGSTORE_SCHEMA_VERSION	3
 #define PGSTORE_GROUP_SECONDS	5	/* under the default request timeout */
 #define PGSTORE_CONNECT_SECONDS	10
 #define PGSTORE_SNAP_STALL	30	/* s without a row: give up */
+#define PGSTORE_DOUBT_SECONDS	3	/* to learn a lost group's fate */
 #define PGSTORE_BACKOFF_MIN_MS	100
 #define PGSTORE_BACKOFF_MAX_MS	5000
 #define PGSTORE_LOCK_KEY	"7401020304"	/* advisory lock: schema */
@@ -72,7 +78,8 @@ enum pgstore_job {
 	JOB_LISTEN,
 	JOB_GROUP,
 	JOB_CATCHUP,
-	JOB_TICKETS
+	JOB_TICKETS,
+	JOB_RESOLVE
 };
 
 struct pgstore {
@@ -96,6 +103,14 @@ struct pgstore {
 	int			 n;
 	store_done_fn		 done;
 	void			*arg;
+	uint64_t		 token;		/* the group's */
+	int			 doubt;		/* lost after it was sent */
+	int			 doubt_pid;	/* its server process */
+	struct event		 doubt_timer;
+	int			 backend_pid;	/* of the connection */
+	int			 resolved;	/* 1: committed, 0: not, -1 */
+	int64_t			*ids;		/* created, if committed */
+	int			 nids;
 	/* the other nodes */
 	int			 listening;
 	int64_t			 applied;	/* counter caught up with */
@@ -131,8 +146,9 @@ struct pgstore {
 	char			 err[256];
 };
 
-/* BEGIN, SET LOCAL, the counter, n writes, COMMIT */
-#define PGSTORE_FIRST_WRITE	3
+/* BEGIN, SET LOCAL, the counter, the token, n writes, COMMIT */
+#define PGSTORE_COUNTER		2
+#define PGSTORE_FIRST_WRITE	4
 
 static const char *pgstore_schema[] = {
 	"BEGIN",
@@ -150,15 +166,16 @@ static const char *pgstore_schema[] = {
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_by text NOT NULL,"
 	" updated_at timestamptz NOT NULL DEFAULT now())"),
-	/* version 2: the change counter, for several nodes */
+	/* versions 2 and 3: the change counter, for several nodes */
 	"ALTER TABLE todo ADD COLUMN IF NOT EXISTS chg bigint NOT NULL DEFAULT 0",
 	"CREATE INDEX IF NOT EXISTS todo_chg ON todo (chg)",
 	/*
 	 * A todod of version 1 still running would write rows no other node
 	 * hears of: its items (chg left at 0) are refused instead.
 	 */
-	("ALTER TABLE todo ADD CONSTRAINT todo_chg_set CHECK (chg > 0)"
-	" NOT VALID"),
+	("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE"
+	" conname = 'todo_chg_set') THEN ALTER TABLE todo ADD CONSTRAINT"
+	" todo_chg_set CHECK (chg > 0) NOT VALID; END IF; END $$"),
 	("CREATE TABLE IF NOT EXISTS todo_gone ("
 	" id bigint PRIMARY KEY, chg bigint NOT NULL,"
 	" at timestamptz NOT NULL DEFAULT now())"),
@@ -172,9 +189,14 @@ static const char *pgstore_schema[] = {
 	" secret bytea NOT NULL,"
 	" created timestamptz NOT NULL DEFAULT now(),"
 	" not_before timestamptz NOT NULL)"),
-	("INSERT INTO todod_schema (version) SELECT 2"
+	/* a group's token: whether it committed, and what it created */
+	("CREATE TABLE IF NOT EXISTS todod_commit ("
+	" token bigint PRIMARY KEY, seq bigint NOT NULL,"
+	" ids bigint[] NOT NULL DEFAULT '{}',"
+	" at timestamptz NOT NULL DEFAULT now())"),
+	("INSERT INTO todod_schema (version) SELECT 3"
 	" WHERE NOT EXISTS (SELECT 1 FROM todod_schema)"),
-	"UPDATE todod_schema SET version = 2 WHERE version < 2",
+	"UPDATE todod_schema SET version = 3 WHERE version < 3",
 	"COMMIT"
 };
 
@@ -185,11 +207,29 @@ static const char *pgstore_schema[] = {
 static const char *pgstore_sql_counter =
 	"UPDATE todod_seq SET seq = seq + 1"
 	" RETURNING seq, pg_notify('todod', seq::text)";
+static const char *pgstore_sql_token =
+	"INSERT INTO todod_commit (token, seq) SELECT $1::bigint, seq"
+	" FROM todod_seq";
 static const char *pgstore_sql_create =
-	"WITH s AS (UPDATE todod_seq SET n = n + 1 RETURNING seq)"
-	" INSERT INTO todo (task, done, created_by, updated_by, chg)"
+	"WITH s AS (UPDATE todod_seq SET n = n + 1 RETURNING seq),"
+	" r AS (INSERT INTO todo (task, done, created_by, updated_by, chg)"
 	" SELECT $1::text, $2::boolean, $3::text, $3::text, s.seq FROM s"
-	" RETURNING id, task, done";
+	" RETURNING id, task, done),"
+	" k AS (UPDATE todod_commit SET ids = ids || ARRAY(SELECT id FROM r)"
+	" WHERE token = $4::bigint)"
+	" SELECT id, task, done FROM r";
+/*
+ * A lost group's fate: its session ended (terminated, waited for up to
+ * 2 s), then its token.
+ */
+static const char *pgstore_sql_resolve[] = {
+	("SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity"
+	" WHERE pid = $1::int"),
+	/* pg_stat_activity is read once a transaction, unless cleared */
+	("SELECT pg_stat_clear_snapshot(), NOT EXISTS (SELECT 1 FROM"
+	" pg_stat_activity WHERE pid = $1::int)"),
+	"SELECT array_to_string(ids, ' ') FROM todod_commit WHERE token = $1::bigint"
+};
 static const char *pgstore_sql_update =
 	"UPDATE todo SET"
 	" task = CASE WHEN $2::boolean THEN $3::text ELSE task END,"
@@ -231,6 +271,7 @@ static const char *pgstore_sql_tickets[] = {
 	" now() - $2::int * interval '1 second')"),
 	("DELETE FROM todod_ticket WHERE rev NOT IN (SELECT rev FROM"
 	" todod_ticket ORDER BY rev DESC LIMIT $1::int)"),
+	"DELETE FROM todod_commit WHERE at < now() - interval '1 hour'",
 	("WITH p AS (DELETE FROM todo_gone WHERE at < now() - interval '"
 	PGSTORE_GONE_DAYS " days' RETURNING chg)"
 	" UPDATE todod_seq SET pruned = greatest(pruned,"
@@ -240,18 +281,21 @@ static const char *pgstore_sql_tickets[] = {
 	" FROM todod_ticket ORDER BY rev"),
 	"COMMIT"
 };
-#define PGSTORE_TICKETS_ROWS	5	/* the SELECT above */
+#define PGSTORE_TICKETS_ROWS	6	/* the SELECT above */
 
 static void	pgstore_connect(struct pgstore *);
 static void	pgstore_io(int, short, void *);
 
-/* libpq's messages end in a newline; ours do not. */
+/* libpq's messages end in a newline (some hold more); ours are one line. */
 static void
 pgstore_seterr(struct pgstore *pg, const char *msg)
 {
-	size_t	 len;
+	size_t	 len, i;
 
 	strlcpy(pg->err, msg, sizeof(pg->err));
+	for (i = 0; pg->err[i] != '\0'; i++)
+		if (pg->err[i] == '\n' || pg->err[i] == '\t')
+			pg->err[i] = ' ';
 	len = strlen(pg->err);
 	while (len > 0 && (pg->err[len - 1] == '\n' || pg->err[len - 1] == ' '))
 		pg->err[--len] = '\0';
@@ -375,11 +419,13 @@ pgstore_schema_check(struct pgstore *pg, char *err, size_t errlen)
 	    "'SELECT, INSERT, UPDATE, DELETE') AND has_table_privilege("
 	    "'todod_seq', 'SELECT, UPDATE') AND has_table_privilege("
 	    "'todo_gone', 'SELECT, INSERT, DELETE') AND has_table_privilege("
-	    "'todod_ticket', 'SELECT, INSERT, DELETE')", v, sizeof(v)) == -1 ||
+	    "'todod_ticket', 'SELECT, INSERT, DELETE') AND has_table_privilege("
+	    "'todod_commit', 'SELECT, INSERT, UPDATE, DELETE')", v,
+	    sizeof(v)) == -1 ||
 	    strcmp(v, "t") != 0) {
 		snprintf(err, errlen, "database: PostgreSQL: the user needs "
 		    "SELECT, INSERT, UPDATE and DELETE on tables todo, "
-		    "todo_gone, todod_seq and todod_ticket%s%s",
+		    "todo_gone, todod_seq, todod_ticket and todod_commit%s%s",
 		    pg->err[0] ? ": " : "", pg->err);
 		return -1;
 	}
@@ -498,6 +544,74 @@ pgstore_refetch(struct pgstore *pg, int64_t from)
 		pg->refetch = from;
 }
 
+/*
+ * The group in flight when the connection went may have committed: it
+ * waits, answered neither way, until its token tells (JOB_RESOLVE) or
+ * PGSTORE_DOUBT_SECONDS pass.
+ */
+static void
+pgstore_doubt(struct pgstore *pg)
+{
+	struct timeval	 tv = { PGSTORE_DOUBT_SECONDS, 0 };
+
+	pg->doubt = 1;
+	pg->doubt_pid = pg->backend_pid;
+	evtimer_add(&pg->doubt_timer, &tv);
+}
+
+/*
+ * What a group in doubt left.  Committed: its creations are answered with
+ * the ids its token row kept, in order; the rest get 503.  Otherwise, or
+ * when the ids do not add up, all of it gets 503.
+ */
+static void
+pgstore_doubt_end(struct pgstore *pg, int committed)
+{
+	struct store_item	 it;
+	int			 i, k = 0, creates = 0;
+
+	evtimer_del(&pg->doubt_timer);
+	pg->doubt = 0;
+	for (i = 0; i < pg->n; i++)
+		creates += pg->wv[i]->type == IMSG_STORE_CREATE;
+	if (committed == -1)
+		log_warnx("database: PostgreSQL: whether a group lost after "
+		    "it went committed is not known: its %d writes get 503 "
+		    "and may have been applied", pg->n);
+	if (committed != 1 || creates != pg->nids) {
+		if (committed == 1)
+			log_warnx("database: PostgreSQL: a group lost after "
+			    "its COMMIT did commit, but its ids do not add "
+			    "up: its writes get 503");
+		pgstore_group_end(pg, STORE_GROUP_UNAVAILABLE);
+		return;
+	}
+	for (i = 0; i < pg->n; i++) {
+		if (pg->wv[i]->type != IMSG_STORE_CREATE) {
+			pg->wv[i]->status = STORE_UNAVAILABLE;
+			continue;
+		}
+		it.id = pg->ids[k++];
+		it.task = pg->wv[i]->task;
+		it.tasklen = strlen(pg->wv[i]->task);
+		it.done = pg->wv[i]->done;
+		store_write_result(pg->wv[i], 0, &it);
+	}
+	log_info("database: PostgreSQL: a group lost after its COMMIT did "
+	    "commit: %d creations answered", creates);
+	pgstore_group_end(pg, STORE_GROUP_OK);
+}
+
+static void
+pgstore_doubt_timeout(int fd, short ev, void *arg)
+{
+	struct pgstore	*pg = arg;
+
+	/* too late for the request timeout: answered, whatever comes */
+	if (pg->doubt)
+		pgstore_doubt_end(pg, -1);
+}
+
 /* The connection is gone: whatever was in flight or waiting gets 503. */
 static void
 pgstore_lost(struct pgstore *pg, const char *why)
@@ -516,6 +630,8 @@ pgstore_lost(struct pgstore *pg, const char *why)
 		pg->tickets_due = 1;	/* again once back */
 	if (pg->job == JOB_CATCHUP)
 		pgstore_refetch(pg, pg->job_refetch);
+	if (pg->job == JOB_GROUP && pg->backend_pid > 0)
+		pgstore_doubt(pg);
 	pg->job = JOB_NONE;
 	pg->listening = 0;
 	pg->backoff = pg->backoff == 0 ? PGSTORE_BACKOFF_MIN_MS :
@@ -526,7 +642,8 @@ pgstore_lost(struct pgstore *pg, const char *why)
 	tv.tv_usec = (pg->backoff % 1000) * 1000;
 	evtimer_del(&pg->timer);
 	evtimer_add(&pg->timer, &tv);
-	pgstore_group_end(pg, STORE_GROUP_UNAVAILABLE);
+	if (!pg->doubt)
+		pgstore_group_end(pg, STORE_GROUP_UNAVAILABLE);
 	pgstore_sync_end(pg, 0);
 }
 
@@ -541,6 +658,7 @@ pgstore_ready(struct pgstore *pg)
 		return;
 	}
 	PQsetNoticeProcessor(pg->conn, pgstore_notice, NULL);
+	pg->backend_pid = PQbackendPID(pg->conn);
 	if (pg->backoff != 0)
 		log_info("database: PostgreSQL connection back");
 	pg->backoff = 0;
@@ -719,6 +837,48 @@ pgstore_ticket_rows(struct pgstore *pg, PGresult *res)
 	return 0;
 }
 
+/* The ids a committed group created, in order. */
+static int
+pgstore_resolve_ids(struct pgstore *pg, const char *s)
+{
+	char		*copy, *p, *w;
+	const char	*e;
+	int64_t		*v;
+
+	if ((copy = strdup(s)) == NULL)
+		fatal("%s", __func__);
+	pg->nids = 0;
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (*w == '\0')
+			continue;
+		if ((v = reallocarray(pg->ids, pg->nids + 1,
+		    sizeof(*v))) == NULL)
+			fatal("%s", __func__);
+		pg->ids = v;
+		pg->ids[pg->nids++] = strtonum(w, 1, INT64_MAX, &e);
+		if (e != NULL) {
+			free(copy);
+			return -1;
+		}
+	}
+	free(copy);
+	return 0;
+}
+
+/* The old session gone (q 1), then the token row if it committed. */
+static int
+pgstore_resolve_rows(struct pgstore *pg, PGresult *res, int q)
+{
+	if (q == 1 && PQntuples(res) == 1)
+		pg->resolved = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ?
+		    0 : -1;
+	else if (q == 2 && PQntuples(res) == 1) {
+		pg->resolved = 1;
+		return pgstore_resolve_ids(pg, PQgetvalue(res, 0, 0));
+	}
+	return 0;
+}
+
 /* The rows a statement returned, by job and statement. */
 static int
 pgstore_tuples(struct pgstore *pg, PGresult *res, int q)
@@ -727,7 +887,7 @@ pgstore_tuples(struct pgstore *pg, PGresult *res, int q)
 
 	switch (pg->job) {
 	case JOB_GROUP:
-		if (q == PGSTORE_FIRST_WRITE - 1)
+		if (q == PGSTORE_COUNTER)
 			return PQntuples(res) == 1 ? pgstore_int64(res, 0, 0,
 			    &pg->jobseq) : -1;
 		if (i >= 0 && i < pg->n)
@@ -738,6 +898,8 @@ pgstore_tuples(struct pgstore *pg, PGresult *res, int q)
 	case JOB_TICKETS:
 		return q == PGSTORE_TICKETS_ROWS ? pgstore_ticket_rows(pg,
 		    res) : 0;
+	case JOB_RESOLVE:
+		return pgstore_resolve_rows(pg, res, q);
 	default:
 		return 0;
 	}
@@ -755,6 +917,8 @@ pgstore_job_statements(const struct pgstore *pg)
 	case JOB_TICKETS:
 		return sizeof(pgstore_sql_tickets) /
 		    sizeof(*pgstore_sql_tickets);
+	case JOB_RESOLVE:
+		return 3;
 	default:
 		return 1;
 	}
@@ -841,6 +1005,10 @@ pgstore_job_ok(struct pgstore *pg, enum pgstore_job job)
 	case JOB_TICKETS:
 		pgstore_tickets_end(pg);
 		break;
+	case JOB_RESOLVE:
+		if (pg->doubt)
+			pgstore_doubt_end(pg, pg->resolved);
+		break;
 	default:
 		break;
 	}
@@ -871,8 +1039,11 @@ pgstore_job_done(struct pgstore *pg)
 			pg->tickets_due = 1;	/* again once back */
 		if (job == JOB_CATCHUP)
 			pgstore_refetch(pg, pg->job_refetch);
-		pgstore_group_end(pg, job == JOB_GROUP ? STORE_GROUP_FAILED :
-		    STORE_GROUP_UNAVAILABLE);
+		if (pg->doubt)
+			pgstore_doubt_end(pg, -1);
+		else
+			pgstore_group_end(pg, job == JOB_GROUP ?
+			    STORE_GROUP_FAILED : STORE_GROUP_UNAVAILABLE);
 		pgstore_sync_end(pg, 0);
 		return;
 	}
@@ -959,7 +1130,8 @@ pgstore_io(int fd, short ev, void *arg)
 }
 
 static int
-pgstore_send_write(struct pgstore *pg, const struct store_write *w)
+pgstore_send_write(struct pgstore *pg, const struct store_write *w,
+    const char *tok)
 {
 	char		 id[32];
 	const char	*p[6];
@@ -970,7 +1142,8 @@ pgstore_send_write(struct pgstore *pg, const struct store_write *w)
 		p[0] = w->task;
 		p[1] = w->done ? "t" : "f";
 		p[2] = w->cn;
-		return PQsendQueryParams(pg->conn, pgstore_sql_create, 3, NULL,
+		p[3] = tok;
+		return PQsendQueryParams(pg->conn, pgstore_sql_create, 4, NULL,
 		    p, NULL, NULL, 0);
 	case IMSG_STORE_UPDATE:
 		p[0] = id;
@@ -1003,14 +1176,34 @@ pgstore_send1(struct pgstore *pg, const char *sql, const char *p1)
 static int
 pgstore_send_group(struct pgstore *pg)
 {
+	char	 tok[32];
 	int	 i, ok;
 
+	/* positive, so that it reads the same as a bigint */
+	pg->token = arc4random() & 0x7fffffff;
+	pg->token = (pg->token << 32) | arc4random();
+	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)pg->token);
 	ok = pgstore_send(pg, "BEGIN") &&
 	    pgstore_send(pg, "SET LOCAL synchronous_commit TO on") &&
-	    pgstore_send(pg, pgstore_sql_counter);
+	    pgstore_send(pg, pgstore_sql_counter) &&
+	    pgstore_send1(pg, pgstore_sql_token, tok);
 	for (i = 0; ok && i < pg->n; i++)
-		ok = pgstore_send_write(pg, pg->wv[i]);
+		ok = pgstore_send_write(pg, pg->wv[i], tok);
 	return ok && pgstore_send(pg, "COMMIT");
+}
+
+static int
+pgstore_send_resolve(struct pgstore *pg)
+{
+	char	 pid[16], tok[32];
+
+	pg->resolved = -1;
+	pg->nids = 0;
+	snprintf(pid, sizeof(pid), "%d", pg->doubt_pid);
+	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)pg->token);
+	return pgstore_send1(pg, pgstore_sql_resolve[0], pid) &&
+	    pgstore_send1(pg, pgstore_sql_resolve[1], pid) &&
+	    pgstore_send1(pg, pgstore_sql_resolve[2], tok);
 }
 
 static int
@@ -1053,7 +1246,8 @@ pgstore_send_tickets(struct pgstore *pg)
 	    pgstore_send1(pg, pgstore_sql_tickets[3], kept) &&
 	    pgstore_send(pg, pgstore_sql_tickets[4]) &&
 	    pgstore_send(pg, pgstore_sql_tickets[5]) &&
-	    pgstore_send(pg, pgstore_sql_tickets[6]);
+	    pgstore_send(pg, pgstore_sql_tickets[6]) &&
+	    pgstore_send(pg, pgstore_sql_tickets[7]);
 	explicit_bzero(secret, sizeof(secret));
 	explicit_bzero(hex, sizeof(hex));
 	return ok;
@@ -1063,6 +1257,8 @@ pgstore_send_tickets(struct pgstore *pg)
 static enum pgstore_job
 pgstore_pick(struct pgstore *pg)
 {
+	if (pg->doubt)
+		return JOB_RESOLVE;
 	if (pg->wv != NULL && (pg->listening || pg->hooks == NULL))
 		return JOB_GROUP;
 	/* nothing of the other nodes before someone takes it */
@@ -1094,6 +1290,9 @@ pgstore_next(struct pgstore *pg)
 		break;
 	case JOB_GROUP:
 		ok = pgstore_send_group(pg);
+		break;
+	case JOB_RESOLVE:
+		ok = pgstore_send_resolve(pg);
 		break;
 	case JOB_CATCHUP:
 		/* the GETs that asked before this point are served by it */
@@ -1449,6 +1648,8 @@ pgstore_close(void *be)
 	evtimer_del(&pg->timer);
 	evtimer_del(&pg->tick);
 	evtimer_del(&pg->snap_timer);
+	evtimer_del(&pg->doubt_timer);
+	free(pg->ids);
 	if (pg->snap_armed)
 		event_del(&pg->snap_ev);
 	PQfinish(pg->snap);
@@ -1483,6 +1684,7 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 	evtimer_assign(&pg->timer, base, pgstore_timer, pg);
 	evtimer_assign(&pg->tick, base, pgstore_tick, pg);
 	evtimer_assign(&pg->snap_timer, base, pgstore_snap_timer, pg);
+	evtimer_assign(&pg->doubt_timer, base, pgstore_doubt_timeout, pg);
 	if (pgstore_start(pg, err, errlen) == -1) {
 		pgstore_close(pg);
 		return NULL;
