@@ -1423,6 +1423,10 @@ pgstore_snap_end(struct pgstore *pg, const char *why)
 {
 	store_snapped_fn	 done = pg->snap_done;
 
+	/* why may be the connection's own message: said before it goes */
+	if (why != NULL)
+		log_warnx("database: PostgreSQL snapshot: %.*s",
+		    (int)strcspn(why, "\n"), why);
 	if (pg->snap_armed)
 		event_del(&pg->snap_ev);
 	pg->snap_armed = 0;
@@ -1431,9 +1435,7 @@ pgstore_snap_end(struct pgstore *pg, const char *why)
 	pg->snap = NULL;
 	pg->snap_reading = 0;
 	pg->snap_done = NULL;
-	if (why != NULL)
-		log_warnx("database: PostgreSQL snapshot: %s", why);
-	else {
+	if (why == NULL) {
 		pgstore_refetch(pg, pg->snap_seq);
 		pg->catchup = 1;
 	}
