@@ -30,7 +30,7 @@
 #include "ocspcheck.h"
 #include "pgstore.h"
 #include "sandbox.h"
-#include "staple.h"
+#include "staplecheck.h"
 #include "tlsmat.h"
 
 /* Prefix err with where the setting was written, if the parser said. */

@@ -2,8 +2,8 @@
  * OCSP stapling of the server certificate (`ocsp staple "FILE"`, `ocsp
  * staple auto`, `ocsp url "http://..."` in the tls block).
  *
- * One check for every staple, wherever it comes from: staple_verify()
- * wants a successful basic OCSP response about the server certificate,
+ * One check for every staple, wherever it comes from (staplecheck.h):
+ * staple_verify() wants a successful basic OCSP response about the server certificate,
  * signed by its issuer or by a responder the issuer delegated to, whose
  * status is good and whose nextUpdate has not passed (ocspcheck's
  * verification, without a nonce).  check_config() runs it on a staple
@@ -34,26 +34,12 @@ struct config;
 struct fetch;
 struct tlsmat;
 
-#define STAPLE_MAX		OCSPCHECK_RESP_MAX	/* DER bytes */
 #define STAPLE_TIMEOUT		15		/* one fetch, seconds */
 #define STAPLE_REFRESH_MIN	20		/* seconds */
 #define STAPLE_REFRESH_MAX	(12 * 3600)
 #define STAPLE_RETRY_MIN	10		/* after a failed fetch */
 #define STAPLE_RETRY_MAX	600
 #define STAPLE_IDLE		60		/* nothing to do: look again */
-
-/* Verify a staple (DER) for the server certificate of m at now. */
-int	staple_verify(const struct tlsmat *, const void *, size_t, time_t,
-	    struct ocspcheck_answer *, char *, size_t);
-/*
- * check_config's step: a staple file is read into m->staple and
- * verified; in auto mode the responder URL and the issuer must be known.
- * The message names FILE:LINE and the setting and says what to do.
- */
-int	staple_check(const struct config *, struct tlsmat *, char *, size_t);
-/* The responder: `ocsp url`, else the certificate's AIA OCSP URL. */
-int	staple_url(const struct config *, const struct tlsmat *, char *,
-	    size_t, char *, size_t);
 
 typedef void	staple_push_cb(void *, const uint8_t *, size_t);
 

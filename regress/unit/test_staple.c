@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "ocspcheck.h"
 #include "ocspmsg.h"
-#include "staple.h"
+#include "staplecheck.h"
 #include "tap.h"
 #include "tlsmat.h"
 
