@@ -276,9 +276,14 @@ def pg_part():
         t = Todod(a.build, prefork=2, extra=TINY, database=pg.uri("cache"))
         t.start()
         t.stop()
-        pg.psql("INSERT INTO todo (task, done, created_by, updated_by) "
+        # Filled as one group of writes would be: the change counter
+        # moves on, the rows carry its number, the count follows.
+        pg.psql("WITH s AS (UPDATE todod_seq SET seq = seq + 1, "
+                "n = n + %d RETURNING seq) "
+                "INSERT INTO todo (task, done, created_by, updated_by, chg) "
                 "SELECT 'item ' || x || ' of the big list', x %% 2 = 1, "
-                "'filler', 'filler' FROM generate_series(1, %d) x" % n,
+                "'filler', 'filler', (SELECT seq FROM s) "
+                "FROM generate_series(1, %d) x" % (n, n),
                 db="cache")
         t.start()
         wait_until(lambda: len(t.workers()) == 2, 20)
