@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "log.h"
 #include "pgread.h"
+#include "pgwatch.h"
 
 /*
  * A read that fails (the connection breaks, or the query takes longer than
@@ -36,9 +37,7 @@ struct pgread {
 	struct event_base	*base;
 	PGconn			*conn;
 	enum pgread_state	 state;
-	struct event		 ev;
-	int			 evfd;
-	short			 evflags;
+	struct pgwatch		 w;
 	struct event		 timer;
 	struct timespec		 retry;		/* no connection before */
 	/* the read in flight, or waiting for the connection */
@@ -59,34 +58,6 @@ static const char *pgread_sql_page =
 
 static void	pgread_io(int, short, void *);
 
-static void
-pgread_arm(struct pgread *rd, short what)
-{
-	int	 fd = rd->conn != NULL ? PQsocket(rd->conn) : -1;
-
-	if (rd->evfd == fd && rd->evflags == what)
-		return;
-	if (rd->evfd != -1)
-		event_del(&rd->ev);
-	rd->evfd = -1;
-	if (fd == -1 || what == 0)
-		return;
-	event_assign(&rd->ev, rd->base, fd, what | EV_PERSIST, pgread_io, rd);
-	event_add(&rd->ev, NULL);
-	rd->evfd = fd;
-	rd->evflags = what;
-}
-
-static void
-pgread_deadline(struct pgread *rd, int seconds)
-{
-	struct timeval	 tv = { seconds, 0 };
-
-	evtimer_del(&rd->timer);
-	if (seconds > 0)
-		evtimer_add(&rd->timer, &tv);
-}
-
 /* The read in flight is over: its caller hears how. */
 static void
 pgread_end(struct pgread *rd, int r)
@@ -94,7 +65,7 @@ pgread_end(struct pgread *rd, int r)
 	store_read_fn	 done = rd->done;
 
 	rd->done = NULL;
-	pgread_deadline(rd, 0);
+	pgwatch_deadline(&rd->timer, 0);
 	if (done != NULL)
 		done(rd->arg, r);
 }
@@ -111,7 +82,7 @@ pgread_lost(struct pgread *rd, const char *why)
 	if (rd->state != PGR_DOWN)
 		log_warnx("database: PostgreSQL read connection: %.*s",
 		    (int)strcspn(why, "\n"), why);
-	pgread_arm(rd, 0);
+	pgwatch_disarm(&rd->w);
 	PQfinish(rd->conn);
 	rd->conn = NULL;
 	rd->state = PGR_DOWN;
@@ -157,8 +128,9 @@ pgread_send(struct pgread *rd)
 	}
 	rd->state = PGR_BUSY;
 	rd->stopped = rd->failed = 0;
-	pgread_deadline(rd, PGREAD_SECONDS);
-	pgread_arm(rd, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+	pgwatch_deadline(&rd->timer, PGREAD_SECONDS);
+	pgwatch_arm(&rd->w, rd->conn, r == 1 ? EV_READ | EV_WRITE :
+	    EV_READ);
 }
 
 static void
@@ -194,7 +166,7 @@ pgread_result(struct pgread *rd)
 	while (rd->state == PGR_BUSY && !PQisBusy(rd->conn)) {
 		if ((res = PQgetResult(rd->conn)) == NULL) {
 			rd->state = PGR_IDLE;
-			pgread_arm(rd, EV_READ);
+			pgwatch_arm(&rd->w, rd->conn, EV_READ);
 			pgread_end(rd, rd->failed ? -1 : 0);
 			return;
 		}
@@ -213,14 +185,10 @@ pgread_result(struct pgread *rd)
 static void
 pgread_connect_step(struct pgread *rd)
 {
-	switch (PQconnectPoll(rd->conn)) {
-	case PGRES_POLLING_READING:
-		pgread_arm(rd, EV_READ);
+	switch (pgwatch_connect_step(&rd->w, rd->conn)) {
+	case 0:
 		break;
-	case PGRES_POLLING_WRITING:
-		pgread_arm(rd, EV_WRITE);
-		break;
-	case PGRES_POLLING_OK:
+	case 1:
 		if (PQsetnonblocking(rd->conn, 1) == -1) {
 			pgread_lost(rd, PQerrorMessage(rd->conn));
 			break;
@@ -229,7 +197,7 @@ pgread_connect_step(struct pgread *rd)
 		if (rd->done != NULL)
 			pgread_send(rd);
 		else
-			pgread_arm(rd, EV_READ);
+			pgwatch_arm(&rd->w, rd->conn, EV_READ);
 		break;
 	default:
 		pgread_lost(rd, PQerrorMessage(rd->conn));
@@ -261,7 +229,8 @@ pgread_io(int fd, short ev, void *arg)
 		if ((r = PQflush(rd->conn)) == -1)
 			pgread_lost(rd, PQerrorMessage(rd->conn));
 		else
-			pgread_arm(rd, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+			pgwatch_arm(&rd->w, rd->conn, r == 1 ? EV_READ | EV_WRITE :
+	    EV_READ);
 		return;
 	default:
 		return;
@@ -292,18 +261,14 @@ pgread_may_retry(const struct pgread *rd)
 static void
 pgread_connect(struct pgread *rd)
 {
-	static const char	*keys[] = { "dbname", NULL };
-	const char		*vals[] = { rd->uri, NULL };
-
-	rd->conn = PQconnectStartParams(keys, vals, 1);
+	rd->conn = pgwatch_connect(&rd->w, rd->uri);
 	if (rd->conn == NULL || PQstatus(rd->conn) == CONNECTION_BAD) {
 		pgread_lost(rd, rd->conn ? PQerrorMessage(rd->conn) :
 		    "out of memory");
 		return;
 	}
 	rd->state = PGR_CONNECTING;
-	pgread_deadline(rd, PGREAD_CONNECT_SECONDS);
-	pgread_arm(rd, EV_WRITE);	/* as libpq asks of a new one */
+	pgwatch_deadline(&rd->timer, PGREAD_CONNECT_SECONDS);
 }
 
 void
@@ -337,7 +302,7 @@ pgread_open(const char *uri, struct event_base *base)
 	    (rd->uri = strdup(uri)) == NULL)
 		fatal("%s", __func__);
 	rd->base = base;
-	rd->evfd = -1;
+	pgwatch_init(&rd->w, base, pgread_io, rd);
 	rd->state = PGR_DOWN;
 	evtimer_assign(&rd->timer, base, pgread_timer, rd);
 	return rd;
@@ -348,7 +313,7 @@ pgread_close(struct pgread *rd)
 {
 	if (rd == NULL)
 		return;
-	pgread_arm(rd, 0);
+	pgwatch_disarm(&rd->w);
 	evtimer_del(&rd->timer);
 	PQfinish(rd->conn);
 	free(rd->uri);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pgread.h"
 #include "pgstore.h"
+#include "pgwatch.h"
 #include "proto.h"
 
 /*
@@ -87,9 +88,7 @@ struct pgstore {
 	struct event_base	*base;
 	PGconn			*conn;
 	enum pgstore_state	 state;
-	struct event		 ev;		/* the socket */
-	short			 evflags;
-	int			 evfd;
+	struct pgwatch		 w;		/* the socket */
 	struct event		 timer;		/* back-off, deadlines */
 	int			 backoff;	/* ms */
 	int64_t			 count;		/* items at start-up */
@@ -137,8 +136,7 @@ struct pgstore {
 	int			 snap_reading;
 	int			 snap_failed;
 	int64_t			 snap_seq;
-	struct event		 snap_ev;
-	int			 snap_armed;
+	struct pgwatch		 snap_w;
 	struct event		 snap_timer;
 	store_iter_fn		 snap_fn;
 	store_snapped_fn	 snap_done;
@@ -467,44 +465,6 @@ pgstore_start(struct pgstore *pg, char *err, size_t errlen)
 	return 0;
 }
 
-/* The socket event, for what libpq waits for now. */
-static void
-pgstore_arm(struct pgstore *pg, short what)
-{
-	int	 fd = PQsocket(pg->conn);
-
-	if (pg->evfd == fd && pg->evflags == what)
-		return;
-	if (pg->evfd != -1)
-		event_del(&pg->ev);
-	pg->evfd = -1;
-	if (fd == -1)
-		return;
-	event_assign(&pg->ev, pg->base, fd, what | EV_PERSIST, pgstore_io, pg);
-	event_add(&pg->ev, NULL);
-	pg->evfd = fd;
-	pg->evflags = what;
-}
-
-static void
-pgstore_disarm(struct pgstore *pg)
-{
-	if (pg->evfd != -1)
-		event_del(&pg->ev);
-	pg->evfd = -1;
-	pg->evflags = 0;
-}
-
-static void
-pgstore_deadline(struct pgstore *pg, int seconds)
-{
-	struct timeval	 tv = { seconds, 0 };
-
-	evtimer_del(&pg->timer);
-	if (seconds > 0)
-		evtimer_add(&pg->timer, &tv);
-}
-
 /* The group is over: its writes are answered through the callback. */
 static void
 pgstore_group_end(struct pgstore *pg, enum store_group g)
@@ -622,7 +582,7 @@ pgstore_lost(struct pgstore *pg, const char *why)
 		log_warnx("database: PostgreSQL connection lost: %s; "
 		    "writes and reads get 503 until it is back", why);
 	pgstore_seterr(pg, why);
-	pgstore_disarm(pg);
+	pgwatch_disarm(&pg->w);
 	PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->state = PG_DOWN;
@@ -665,26 +625,20 @@ pgstore_ready(struct pgstore *pg)
 	pg->state = PG_IDLE;
 	/* what the other nodes did meanwhile, notifications missed */
 	pg->catchup = 1;
-	pgstore_deadline(pg, 0);
+	pgwatch_deadline(&pg->timer, 0);
 	/* readable when idle: the server closed it, see it at once */
-	pgstore_arm(pg, EV_READ);
+	pgwatch_arm(&pg->w, pg->conn, EV_READ);
 	pgstore_next(pg);
 }
 
 static void
 pgstore_connect_step(struct pgstore *pg)
 {
-	switch (PQconnectPoll(pg->conn)) {
-	case PGRES_POLLING_READING:
-		pgstore_arm(pg, EV_READ);
-		break;
-	case PGRES_POLLING_WRITING:
-		pgstore_arm(pg, EV_WRITE);
-		break;
-	case PGRES_POLLING_OK:
+	switch (pgwatch_connect_step(&pg->w, pg->conn)) {
+	case 1:
 		pgstore_ready(pg);
 		break;
-	default:
+	case -1:
 		pgstore_lost(pg, PQerrorMessage(pg->conn));
 		break;
 	}
@@ -693,15 +647,14 @@ pgstore_connect_step(struct pgstore *pg)
 static void
 pgstore_connect(struct pgstore *pg)
 {
-	pg->conn = PQconnectStart(pg->uri);
+	pg->conn = pgwatch_connect(&pg->w, pg->uri);
 	if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
 		pgstore_lost(pg, pg->conn ? PQerrorMessage(pg->conn) :
 		    "out of memory");
 		return;
 	}
 	pg->state = PG_CONNECTING;
-	pgstore_deadline(pg, PGSTORE_CONNECT_SECONDS);
-	pgstore_arm(pg, EV_WRITE);	/* as libpq asks of a new one */
+	pgwatch_deadline(&pg->timer, PGSTORE_CONNECT_SECONDS);
 }
 
 static void
@@ -1024,11 +977,11 @@ pgstore_job_done(struct pgstore *pg)
 {
 	enum pgstore_job	 job = pg->job;
 
-	pgstore_deadline(pg, 0);
+	pgwatch_deadline(&pg->timer, 0);
 	pg->job = JOB_NONE;
 	if (pg->failed) {
 		log_warnx("database: PostgreSQL: %s", pg->err);
-		pgstore_disarm(pg);
+		pgwatch_disarm(&pg->w);
 		PQfinish(pg->conn);
 		pg->conn = NULL;
 		pg->state = PG_DOWN;
@@ -1048,7 +1001,7 @@ pgstore_job_done(struct pgstore *pg)
 		return;
 	}
 	pg->state = PG_IDLE;
-	pgstore_arm(pg, EV_READ);
+	pgwatch_arm(&pg->w, pg->conn, EV_READ);
 	pgstore_job_ok(pg, job);
 	pgstore_next(pg);
 }
@@ -1126,7 +1079,8 @@ pgstore_io(int fd, short ev, void *arg)
 	if ((r = PQflush(pg->conn)) == -1)
 		pgstore_lost(pg, PQerrorMessage(pg->conn));
 	else
-		pgstore_arm(pg, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+		pgwatch_arm(&pg->w, pg->conn, r == 1 ? EV_READ | EV_WRITE :
+		    EV_READ);
 }
 
 static int
@@ -1310,7 +1264,7 @@ pgstore_next(struct pgstore *pg)
 		pgstore_lost(pg, PQerrorMessage(pg->conn));
 		return;
 	}
-	pgstore_deadline(pg, PGSTORE_GROUP_SECONDS);
+	pgwatch_deadline(&pg->timer, PGSTORE_GROUP_SECONDS);
 	pgstore_io(-1, 0, pg);		/* flush, and wait for the answer */
 }
 
@@ -1393,26 +1347,6 @@ static const char *pgstore_sql_snapshot =
 
 static void	pgstore_snap_io(int, short, void *);
 
-static void
-pgstore_snap_arm(struct pgstore *pg, short what)
-{
-	if (pg->snap_armed)
-		event_del(&pg->snap_ev);
-	event_assign(&pg->snap_ev, pg->base, PQsocket(pg->snap), what |
-	    EV_PERSIST, pgstore_snap_io, pg);
-	event_add(&pg->snap_ev, NULL);
-	pg->snap_armed = 1;
-}
-
-static void
-pgstore_snap_deadline(struct pgstore *pg, int seconds)
-{
-	struct timeval	 tv = { seconds, 0 };
-
-	evtimer_del(&pg->snap_timer);
-	evtimer_add(&pg->snap_timer, &tv);
-}
-
 /*
  * The snapshot is over.  Complete: what changed since its counter comes
  * with the next catch-up, to every cache (those that had it already take
@@ -1427,9 +1361,7 @@ pgstore_snap_end(struct pgstore *pg, const char *why)
 	if (why != NULL)
 		log_warnx("database: PostgreSQL snapshot: %.*s",
 		    (int)strcspn(why, "\n"), why);
-	if (pg->snap_armed)
-		event_del(&pg->snap_ev);
-	pg->snap_armed = 0;
+	pgwatch_disarm(&pg->snap_w);
 	evtimer_del(&pg->snap_timer);
 	PQfinish(pg->snap);
 	pg->snap = NULL;
@@ -1474,7 +1406,7 @@ pgstore_snap_read(struct pgstore *pg)
 		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
 		return;
 	}
-	pgstore_snap_deadline(pg, PGSTORE_SNAP_STALL);
+	pgwatch_deadline(&pg->snap_timer, PGSTORE_SNAP_STALL);
 	while (!PQisBusy(pg->snap)) {
 		if ((res = PQgetResult(pg->snap)) == NULL) {
 			pgstore_snap_end(pg, pg->snap_failed ? pg->err : NULL);
@@ -1504,9 +1436,9 @@ pgstore_snap_send(struct pgstore *pg)
 		return;
 	}
 	pg->snap_reading = 1;
-	pgstore_snap_deadline(pg, PGSTORE_SNAP_STALL);
-	pgstore_snap_arm(pg, PQflush(pg->snap) == 1 ? EV_READ | EV_WRITE :
-	    EV_READ);
+	pgwatch_deadline(&pg->snap_timer, PGSTORE_SNAP_STALL);
+	pgwatch_arm(&pg->snap_w, pg->snap, PQflush(pg->snap) == 1 ?
+	    EV_READ | EV_WRITE : EV_READ);
 }
 
 static void
@@ -1518,21 +1450,16 @@ pgstore_snap_io(int fd, short ev, void *arg)
 		if (ev & EV_READ)
 			pgstore_snap_read(pg);
 		if (pg->snap != NULL && (ev & EV_WRITE))
-			pgstore_snap_arm(pg, PQflush(pg->snap) == 1 ?
-			    EV_READ | EV_WRITE : EV_READ);
+			pgwatch_arm(&pg->snap_w, pg->snap,
+			    PQflush(pg->snap) == 1 ? EV_READ | EV_WRITE :
+			    EV_READ);
 		return;
 	}
-	switch (PQconnectPoll(pg->snap)) {
-	case PGRES_POLLING_READING:
-		pgstore_snap_arm(pg, EV_READ);
-		break;
-	case PGRES_POLLING_WRITING:
-		pgstore_snap_arm(pg, EV_WRITE);
-		break;
-	case PGRES_POLLING_OK:
+	switch (pgwatch_connect_step(&pg->snap_w, pg->snap)) {
+	case 1:
 		pgstore_snap_send(pg);
 		break;
-	default:
+	case -1:
 		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
 		break;
 	}
@@ -1564,15 +1491,14 @@ pgstore_snapshot(void *be, store_iter_fn fn, store_snapped_fn done,
 	pg->snap_arg = arg;
 	pg->snap_failed = 0;
 	pg->snap_seq = 0;
-	pg->snap = PQconnectStart(pg->uri);
+	pg->snap = pgwatch_connect(&pg->snap_w, pg->uri);
 	if (pg->snap == NULL || PQstatus(pg->snap) == CONNECTION_BAD) {
 		pgstore_snap_end(pg, pg->snap ? PQerrorMessage(pg->snap) :
 		    "out of memory");
 		return;
 	}
 	PQsetNoticeProcessor(pg->snap, pgstore_notice, NULL);
-	pgstore_snap_deadline(pg, PGSTORE_CONNECT_SECONDS);
-	pgstore_snap_arm(pg, EV_WRITE);	/* as libpq asks of a new one */
+	pgwatch_deadline(&pg->snap_timer, PGSTORE_CONNECT_SECONDS);
 }
 
 /*
@@ -1646,14 +1572,13 @@ pgstore_close(void *be)
 {
 	struct pgstore	*pg = be;
 
-	pgstore_disarm(pg);
+	pgwatch_disarm(&pg->w);
 	evtimer_del(&pg->timer);
 	evtimer_del(&pg->tick);
 	evtimer_del(&pg->snap_timer);
 	evtimer_del(&pg->doubt_timer);
 	free(pg->ids);
-	if (pg->snap_armed)
-		event_del(&pg->snap_ev);
+	pgwatch_disarm(&pg->snap_w);
 	PQfinish(pg->snap);
 	PQfinish(pg->conn);
 	pgread_close(pg->rd);
@@ -1681,7 +1606,8 @@ pgstore_open(const char *uri, struct event_base *base, char *err,
 	    (pg->uri = strdup(uri)) == NULL)
 		fatal("%s", __func__);
 	pg->base = base;
-	pg->evfd = -1;
+	pgwatch_init(&pg->w, base, pgstore_io, pg);
+	pgwatch_init(&pg->snap_w, base, pgstore_snap_io, pg);
 	pg->refetch = pg->job_refetch = -1;
 	evtimer_assign(&pg->timer, base, pgstore_timer, pg);
 	evtimer_assign(&pg->tick, base, pgstore_tick, pg);
