@@ -1400,7 +1400,7 @@ static void
 pgstore_snap_read(struct pgstore *pg)
 {
 	PGresult	*res;
-	int		 st;
+	int		 st, r;
 
 	if (!PQconsumeInput(pg->snap)) {
 		pgstore_snap_end(pg, PQerrorMessage(pg->snap));
@@ -1414,9 +1414,20 @@ pgstore_snap_read(struct pgstore *pg)
 		}
 		st = PQresultStatus(res);
 		if (st == PGRES_SINGLE_TUPLE && !pg->snap_failed) {
-			if (pgstore_snap_row(pg, res) == -1) {
+			if ((r = pgstore_snap_row(pg, res)) == -1) {
 				pgstore_seterr(pg, "a value out of range");
 				pg->snap_failed = 1;
+			} else if (r == 1) {
+				/*
+				 * Every receiving cache is full: the rest
+				 * stays in the store, read on a miss.  Reading
+				 * it anyway would stream the whole table past
+				 * caches that drop it (ending the connection
+				 * ends the query).
+				 */
+				PQclear(res);
+				pgstore_snap_end(pg, NULL);
+				return;
 			}
 		} else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE) {
 			pgstore_seterr(pg, PQresultErrorMessage(res));
